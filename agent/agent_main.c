@@ -1,0 +1,2 @@
+/* agent_main.c placeholder */
+int chim__agent_placeholder;

@@ -1,0 +1,2 @@
+/* Placeholder so the library is never empty. */
+int chim__analyzer_stub;
