@@ -1,2 +1,114 @@
-/* agent_main.c placeholder */
-int chim__agent_placeholder;
+/*
+ * agent_main.c - the agent's life cycle: settings read once at load, the
+ * segment created in the constructor, per-thread slots bound and retired,
+ * fork (the child gets its own segment before it can drop privileges) and
+ * exit (the segment is marked exited and stays for the collector).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+struct chim_settings chim__cfg;
+CHIM_TLS struct chim_tls chim__tls;
+
+static pthread_key_t exit_key;
+static int have_key;
+
+/* Reads the environment once; later getenv calls are never made (nginx
+ * workers wipe their environment after fork). */
+static void read_settings(void)
+{
+    const char *v = getenv("CHIM_DISABLE");
+    chim__cfg.disabled = v && *v && strcmp(v, "0") != 0;
+    v = getenv("CHIM_DEBUG");
+    chim__cfg.debug = v && *v && strcmp(v, "0") != 0;
+    v = getenv("CHIM_MODE");
+    chim__cfg.mode = CHIM_MODE_COUNT;
+    if (v && !strcmp(v, "sample"))
+        chim__cfg.mode = CHIM_MODE_SAMPLE;
+    else if (v && !strcmp(v, "full"))
+        chim__cfg.mode = CHIM_MODE_FULL;
+    v = getenv("CHIM_DIR");
+    if (v && *v) {
+        chim__strlcpy(chim__cfg.dir, v, sizeof chim__cfg.dir);
+    } else {
+        char *e = chim__cfg.dir + chim__strlcpy(chim__cfg.dir, "/dev/shm/chim-", 32);
+        chim__utoa((uint64_t)geteuid(), e);
+    }
+}
+
+/* Thread exit: fold the slot into `retired`; later calls from this thread
+ * (other destructors, the loader freeing TLS) count there with atomics. */
+static void thread_exit(void *arg)
+{
+    struct chim_thread_slot *s = arg;
+    chim__tls.exiting = 1;
+    chim__tls.slot = NULL;
+    if (s && chim__seg)
+        chim__slot_retire(s);
+}
+
+void chim__thread_bind(struct chim_thread_slot *s)
+{
+    chim__tls.slot = s;
+    if (have_key) {
+        chim__tls.in_agent = 1;
+        pthread_setspecific(exit_key, s);
+        chim__tls.in_agent = 0;
+    }
+}
+
+static void fork_prepare(void)
+{
+    chim__seg_lock_prepare();
+}
+
+static void fork_parent(void)
+{
+    chim__seg_lock_parent();
+}
+
+/* The child: its own segment, created now, while it still has the
+ * parent's privileges; it starts with the parent's live bytes. */
+static void fork_child(void)
+{
+    int saved = errno;
+    chim__seg_lock_child();
+    if (!chim__seg)
+        return;
+    int64_t live = chim__seg_live();
+    chim__tls.slot = NULL;
+    chim__seg_detach();
+    chim__tls.in_agent = 1;
+    chim__seg_create(CHIM_FLAG_FORKED_CHILD, live);
+    chim__tls.in_agent = 0;
+    errno = saved;
+}
+
+__attribute__((constructor(101))) static void chim_agent_init(void)
+{
+    int saved = errno;
+    chim__tls.in_agent = 1;
+    read_settings();
+    chim__resolve_next();
+    if (!chim__cfg.disabled) {
+        have_key = pthread_key_create(&exit_key, thread_exit) == 0;
+        pthread_atfork(fork_prepare, fork_parent, fork_child);
+        chim__seg_create(0, 0);
+    }
+    chim__tls.in_agent = 0;
+    errno = saved;
+}
+
+__attribute__((destructor(101))) static void chim_agent_fini(void)
+{
+    int saved = errno;
+    if (chim__tls.slot)
+        chim__slot_flush(chim__tls.slot);
+    chim__seg_mark_exited();
+    errno = saved;
+}

@@ -79,11 +79,18 @@ struct chim_mem_counters {
     uint64_t size_class[CHIM_SIZE_CLASSES];
 };
 
+/* One thread's slot. `pending` is this thread's live-byte change not yet
+ * added to the header's `live_flushed`; `pending_hi` its maximum since that
+ * flush (which makes the peak exact for a single thread). Padded to a whole
+ * number of cache lines so two threads never share one. */
 struct chim_thread_slot {
     uint32_t in_use; /* 0 free, 1 owned by a live thread */
     uint32_t tid;
+    int64_t pending;
+    int64_t pending_hi;
     uint64_t reserved;
     struct chim_mem_counters mem;
+    uint64_t pad[6];
 };
 
 /* The fixed header at offset 0. */
@@ -107,13 +114,13 @@ struct chim_shm_header {
     uint32_t nsections;
     /* Process-wide memory figures. live is derived by the reader from the
      * thread slots; these are maintained by the agent's batched flushes. */
-    int64_t live_flushed;      /* sum of flushed per-thread deltas */
-    uint64_t peak_live_bytes;  /* max of live_flushed + a thread's local high */
-    uint64_t peak_rss_bytes;   /* getrusage ru_maxrss, sampled */
-    int64_t inherited_live;    /* live bytes inherited from the parent at fork */
-    uint64_t dropped;          /* events the agent could not record */
-    uint64_t threads_seen;     /* threads that claimed a slot */
-    uint64_t slot_overflow;    /* threads that found no free slot */
+    int64_t live_flushed;     /* sum of flushed per-thread deltas */
+    uint64_t peak_live_bytes; /* max of live_flushed + a thread's local high */
+    uint64_t peak_rss_bytes;  /* getrusage ru_maxrss, sampled */
+    int64_t inherited_live;   /* live bytes inherited from the parent at fork */
+    uint64_t dropped;         /* events the agent could not record */
+    uint64_t threads_seen;    /* threads that claimed a slot */
+    uint64_t slot_overflow;   /* threads that found no free slot */
     uint64_t reserved[8];
     char exe[CHIM_EXE_MAX];         /* NUL-terminated, truncated */
     char cmdline[CHIM_CMDLINE_MAX]; /* arguments separated by spaces */
@@ -123,12 +130,12 @@ struct chim_shm_header {
 _Static_assert(sizeof(struct chim_section) == 24, "section entry is 24 bytes");
 _Static_assert(sizeof(struct chim_mem_counters) == 48 + 8 * CHIM_SIZE_CLASSES,
                "mem counters layout");
-_Static_assert(sizeof(struct chim_thread_slot) == 16 + sizeof(struct chim_mem_counters),
-               "thread slot layout");
+_Static_assert(sizeof(struct chim_thread_slot) == 448, "thread slot is 7 cache lines");
+_Static_assert(offsetof(struct chim_thread_slot, mem) == 32, "slot counters offset");
 _Static_assert(offsetof(struct chim_shm_header, seq) == 24, "seq offset");
-_Static_assert(offsetof(struct chim_shm_header, exe) == 192, "exe offset");
-_Static_assert(offsetof(struct chim_shm_header, sections) == 960, "sections offset");
-_Static_assert(sizeof(struct chim_shm_header) == 1344, "header size");
+_Static_assert(offsetof(struct chim_shm_header, exe) == 216, "exe offset");
+_Static_assert(offsetof(struct chim_shm_header, sections) == 984, "sections offset");
+_Static_assert(sizeof(struct chim_shm_header) == 1368, "header size");
 
 /* Section placement, shared by writer (to lay out) and reader (to check). */
 #define CHIM_SHM_ALIGN         64u

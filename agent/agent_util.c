@@ -1,0 +1,85 @@
+/*
+ * agent_util.c - the few libc-like helpers the agent needs, written so that
+ * they never allocate, never use stdio and never touch the host's errno.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+size_t chim__strlcpy(char *dst, const char *src, size_t n)
+{
+    size_t i = 0;
+    for (; n && i + 1 < n && src[i]; i++)
+        dst[i] = src[i];
+    if (n)
+        dst[i] = 0;
+    return i;
+}
+
+char *chim__utoa(uint64_t v, char *buf)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *buf++ = tmp[--n];
+    *buf = 0;
+    return buf;
+}
+
+/* Reads up to n bytes of a (proc) file; retries on EINTR. */
+ssize_t chim__read_file(const char *path, char *buf, size_t n)
+{
+    int saved = errno;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t got = -1;
+    if (fd >= 0) {
+        got = 0;
+        while ((size_t)got < n) {
+            ssize_t r = read(fd, buf + got, n - (size_t)got);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                break;
+            got += r;
+        }
+        close(fd);
+    }
+    errno = saved;
+    return got;
+}
+
+uint64_t chim__now_ns(int clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static size_t slen(const char *s)
+{
+    size_t n = 0;
+    while (s && s[n])
+        n++;
+    return n;
+}
+
+/* One diagnostic line on stderr, only with CHIM_DEBUG=1. */
+void chim__debug(const char *a, const char *b)
+{
+    if (!chim__cfg.debug)
+        return;
+    int saved = errno;
+    ssize_t r = write(2, "chimagent: ", 11);
+    r = write(2, a, slen(a));
+    r = write(2, b, slen(b));
+    r = write(2, "\n", 1);
+    (void)r;
+    errno = saved;
+}

@@ -1,0 +1,488 @@
+/*
+ * malloc_hooks.c - the interposed allocation family.
+ *
+ * Every entry point forwards to the *next* allocator in lookup order (glibc,
+ * or jemalloc in a program linked with it) and counts what it did in the
+ * calling thread's slot of the segment: plain stores into memory only that
+ * thread writes, no locks, no atomic read-modify-write on the common path.
+ * Entry points the next allocator lacks are emulated with its own functions,
+ * so one allocator's pointer never reaches another.
+ *
+ * Calls that arrive before the next allocator is known (from the dynamic
+ * loader, from dlsym itself, from constructors that run before ours) are
+ * served from a small static bump arena whose pointers free, realloc and
+ * malloc_usable_size recognise.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+struct chim_alloc_fns chim__next;
+int chim__glibc_fast_usable;
+
+/* ---- bootstrap arena ---------------------------------------------------- */
+
+#define BOOT_SIZE (256 * 1024)
+static _Alignas(64) unsigned char boot_arena[BOOT_SIZE];
+static size_t boot_used; /* bump offset, advanced atomically */
+static uint64_t boot_frees;
+
+/* Each bootstrap block is preceded by 16 bytes holding its size. */
+static void *boot_alloc(size_t n, size_t align)
+{
+    if (align < 16)
+        align = 16;
+    if (n > BOOT_SIZE || align > 4096)
+        return NULL;
+    size_t need = (n + 15) & ~(size_t)15;
+    size_t old = __atomic_load_n(&boot_used, __ATOMIC_RELAXED), start;
+    do {
+        start = (old + 16 + align - 1) & ~(align - 1);
+        if (start + need > BOOT_SIZE)
+            return NULL;
+    } while (!__atomic_compare_exchange_n(&boot_used, &old, start + need, 0, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    ((size_t *)(boot_arena + start))[-1] = n;
+    return boot_arena + start;
+}
+
+static inline int is_boot(const void *p)
+{
+    return (const unsigned char *)p >= boot_arena &&
+           (const unsigned char *)p < boot_arena + BOOT_SIZE;
+}
+
+static inline size_t boot_size(const void *p)
+{
+    return ((const size_t *)p)[-1];
+}
+
+/* ---- resolving the next allocator ---------------------------------------- */
+
+static int resolving;
+
+static void *fallback_memalign(size_t a, size_t n);
+
+static void *emu_aligned_alloc(size_t a, size_t n)
+{
+    return chim__next.memalign(a, n);
+}
+
+static int emu_posix_memalign(void **out, size_t a, size_t n)
+{
+    if (a < sizeof(void *) || (a & (a - 1)))
+        return EINVAL;
+    int saved = errno;
+    void *p = chim__next.memalign(a, n);
+    int err = p ? 0 : errno;
+    errno = saved;
+    if (!p)
+        return err ? err : ENOMEM;
+    *out = p;
+    return 0;
+}
+
+static void *emu_valloc(size_t n)
+{
+    return chim__next.memalign((size_t)sysconf(_SC_PAGESIZE), n);
+}
+
+static void *emu_pvalloc(size_t n)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    if (n > SIZE_MAX - pg) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return chim__next.memalign(pg, n ? (n + pg - 1) & ~(pg - 1) : pg);
+}
+
+static void *emu_reallocarray(void *p, size_t n, size_t m)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, m, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return chim__next.realloc(p, total);
+}
+
+static size_t emu_usable(void *p)
+{
+    (void)p;
+    return 0; /* allocator gives no sizes: bytes freed cannot be counted */
+}
+
+/* dlsym(RTLD_NEXT, name), accepted only if it lives in the same object as
+ * the next malloc. */
+static void *same_owner(const char *name, const void *owner_base)
+{
+    void *f = dlsym(RTLD_NEXT, name);
+    Dl_info info;
+    if (!f || !dladdr(f, &info) || info.dli_fbase != owner_base)
+        return NULL;
+    return f;
+}
+
+#define RESOLVE(field, name, emu)                                                                  \
+    do {                                                                                           \
+        void *f_ = same_owner(name, base);                                                         \
+        *(void **)&fns.field = f_ ? f_ : (void *)(emu);                                            \
+    } while (0)
+
+/* Compares the inline glibc chunk-size read with malloc_usable_size. */
+static int check_glibc_usable(const struct chim_alloc_fns *f)
+{
+    static const size_t sizes[] = {1, 24, 25, 100, 1000, 4096, 70000, 300000};
+    int ok = 1;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        void *p = f->malloc(sizes[i]);
+        if (!p)
+            return 0;
+        size_t sz = ((size_t *)p)[-1];
+        size_t inl = (sz & ~(size_t)7) - ((sz & 2) ? 16 : 8);
+        ok &= inl == f->usable(p);
+        f->free(p);
+    }
+    return ok;
+}
+
+int chim__resolve_next(void)
+{
+    if (chim__next.free)
+        return 0;
+    if (__atomic_exchange_n(&resolving, 1, __ATOMIC_ACQUIRE))
+        return -EAGAIN; /* another thread (or dlsym itself) is resolving */
+    struct chim_alloc_fns fns = {0};
+    Dl_info info;
+    void *m = dlsym(RTLD_NEXT, "malloc");
+    if (!m || !dladdr(m, &info)) {
+        __atomic_store_n(&resolving, 0, __ATOMIC_RELEASE);
+        return -ENOENT;
+    }
+    const void *base = info.dli_fbase;
+    fns.malloc = m;
+    RESOLVE(free, "free", NULL);
+    RESOLVE(calloc, "calloc", NULL);
+    RESOLVE(realloc, "realloc", NULL);
+    RESOLVE(memalign, "memalign", fallback_memalign);
+    RESOLVE(posix_memalign, "posix_memalign", emu_posix_memalign);
+    RESOLVE(aligned_alloc, "aligned_alloc", emu_aligned_alloc);
+    RESOLVE(valloc, "valloc", emu_valloc);
+    RESOLVE(pvalloc, "pvalloc", emu_pvalloc);
+    RESOLVE(reallocarray, "reallocarray", emu_reallocarray);
+    RESOLVE(usable, "malloc_usable_size", emu_usable);
+    if (!fns.free || !fns.calloc || !fns.realloc) {
+        __atomic_store_n(&resolving, 0, __ATOMIC_RELEASE);
+        return -ENOENT;
+    }
+    int glibc = strstr(info.dli_fname ? info.dli_fname : "", "libc.so") != NULL;
+    chim__glibc_fast_usable = glibc && check_glibc_usable(&fns);
+    chim__next = fns; /* the stores of fns complete before `free` is seen */
+    __atomic_store_n(&chim__next.free, fns.free, __ATOMIC_RELEASE);
+    __atomic_store_n(&resolving, 0, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* Only reached when the owner lacks memalign entirely (no known allocator):
+ * over-allocating would break free, so fail cleanly. */
+static void *fallback_memalign(size_t a, size_t n)
+{
+    (void)a;
+    (void)n;
+    errno = ENOMEM;
+    return NULL;
+}
+
+size_t chim__usable_slow(void *p)
+{
+    return chim__next.usable(p);
+}
+
+/* True when the next allocator can be used; resolves it on first use. */
+static inline int ready(void)
+{
+    if (CHIM_LIKELY(chim__next.free != NULL))
+        return 1;
+    int saved = errno;
+    int rc = chim__resolve_next();
+    errno = saved;
+    return rc == 0;
+}
+
+/* ---- accounting ----------------------------------------------------------- */
+
+#define BUMP(field, v) __atomic_store_n(&(field), (field) + (v), __ATOMIC_RELAXED)
+
+static inline void slot_alloc(struct chim_thread_slot *s, size_t req, size_t u)
+{
+    BUMP(s->mem.allocs, 1);
+    BUMP(s->mem.bytes_requested, req);
+    BUMP(s->mem.bytes_allocated, u);
+    BUMP(s->mem.size_class[chim_size_class(req)], 1);
+    int64_t pend = s->pending + (int64_t)u;
+    __atomic_store_n(&s->pending, pend, __ATOMIC_RELAXED);
+    if (pend > s->pending_hi) {
+        __atomic_store_n(&s->pending_hi, pend, __ATOMIC_RELAXED);
+        if (CHIM_UNLIKELY(pend >= CHIM_FLUSH_BYTES))
+            chim__slot_flush(s);
+    }
+}
+
+static inline void slot_free(struct chim_thread_slot *s, size_t u)
+{
+    BUMP(s->mem.frees, 1);
+    BUMP(s->mem.bytes_freed, u);
+    int64_t pend = s->pending - (int64_t)u;
+    __atomic_store_n(&s->pending, pend, __ATOMIC_RELAXED);
+    if (CHIM_UNLIKELY(pend <= -CHIM_FLUSH_BYTES))
+        chim__slot_flush(s);
+}
+
+/* No slot yet: claim one, or (exiting thread, no segment yet, no free slot)
+ * add to the shared counters with atomics. Agent-internal calls are not
+ * counted. Never changes errno. */
+static void slow_count(int is_alloc, size_t req, size_t u)
+{
+    if (chim__tls.in_agent || chim__cfg.disabled)
+        return;
+    int saved = errno;
+    struct chim_thread_slot *s = NULL;
+    if (!chim__tls.exiting && chim__seg)
+        s = chim__slot_claim();
+    if (s) {
+        chim__thread_bind(s);
+        if (is_alloc)
+            slot_alloc(s, req, u);
+        else
+            slot_free(s, u);
+    } else {
+        struct chim_mem_counters d = {0};
+        d.allocs = is_alloc ? 1 : 0;
+        d.frees = is_alloc ? 0 : 1;
+        d.bytes_requested = is_alloc ? req : 0;
+        d.bytes_allocated = is_alloc ? u : 0;
+        d.bytes_freed = is_alloc ? 0 : u;
+        if (is_alloc)
+            d.size_class[chim_size_class(req)] = 1;
+        chim__count_shared(&d, is_alloc ? (int64_t)u : -(int64_t)u);
+    }
+    errno = saved;
+}
+
+static inline void count_alloc(size_t req, void *p)
+{
+    struct chim_thread_slot *s = chim__tls.slot;
+    if (CHIM_LIKELY(s != NULL))
+        slot_alloc(s, req, chim__usable(p));
+    else
+        slow_count(1, req, chim__usable(p));
+}
+
+static inline void count_free(size_t u)
+{
+    struct chim_thread_slot *s = chim__tls.slot;
+    if (CHIM_LIKELY(s != NULL))
+        slot_free(s, u);
+    else
+        slow_count(0, 0, u);
+}
+
+/* Takes back a counted free (a realloc that failed). */
+static void count_unfree(size_t u)
+{
+    struct chim_thread_slot *s = chim__tls.slot;
+    if (s) {
+        BUMP(s->mem.frees, -1);
+        BUMP(s->mem.bytes_freed, -u);
+        __atomic_store_n(&s->pending, s->pending + (int64_t)u, __ATOMIC_RELAXED);
+        return;
+    }
+    struct chim_mem_counters d = {0};
+    d.frees = (uint64_t)-1;
+    d.bytes_freed = (uint64_t)0 - u;
+    chim__count_shared(&d, (int64_t)u);
+}
+
+static void count_failed(void)
+{
+    struct chim_thread_slot *s = chim__tls.slot;
+    if (s)
+        BUMP(s->mem.failed, 1);
+}
+
+/* ---- the interposed entry points ------------------------------------------ */
+
+EXPORT void *malloc(size_t n)
+{
+    if (CHIM_UNLIKELY(!ready()))
+        return boot_alloc(n, 16);
+    void *p = chim__next.malloc(n);
+    if (CHIM_LIKELY(p != NULL))
+        count_alloc(n, p);
+    else
+        count_failed();
+    return p;
+}
+
+EXPORT void free(void *p)
+{
+    if (!p)
+        return;
+    if (CHIM_UNLIKELY(is_boot(p))) {
+        __atomic_fetch_add(&boot_frees, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    if (CHIM_UNLIKELY(!ready()))
+        return;                  /* cannot happen: p came from the next allocator */
+    count_free(chim__usable(p)); /* before the real free: p may be reused at once */
+    chim__next.free(p);
+}
+
+EXPORT void *calloc(size_t n, size_t m)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, m, &total)) {
+        errno = ENOMEM;
+        count_failed();
+        return NULL;
+    }
+    if (CHIM_UNLIKELY(!ready()))
+        return boot_alloc(total, 16); /* the arena is never reused: already zero */
+    void *p = chim__next.calloc(n, m);
+    if (CHIM_LIKELY(p != NULL))
+        count_alloc(total, p);
+    else
+        count_failed();
+    return p;
+}
+
+/* realloc of a bootstrap block: move it to the next allocator. */
+static void *boot_realloc(void *p, size_t n)
+{
+    if (n == 0)
+        return NULL;
+    void *q = malloc(n);
+    if (q) {
+        size_t old = boot_size(p);
+        memcpy(q, p, old < n ? old : n);
+    }
+    return q;
+}
+
+EXPORT void *realloc(void *p, size_t n)
+{
+    if (!p)
+        return malloc(n);
+    if (CHIM_UNLIKELY(is_boot(p)))
+        return boot_realloc(p, n);
+    if (CHIM_UNLIKELY(!ready()))
+        return NULL;
+    size_t old = chim__usable(p);
+    /* Count the free first: once realloc returns, the old address may
+     * already belong to another thread. */
+    count_free(old);
+    void *q = chim__next.realloc(p, n);
+    if (CHIM_LIKELY(q != NULL)) {
+        count_alloc(n, q);
+    } else if (n != 0) {
+        count_unfree(old); /* failed: the old block is still live */
+        count_failed();
+    }
+    return q;
+}
+
+EXPORT void *reallocarray(void *p, size_t n, size_t m)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, m, &total)) {
+        errno = ENOMEM;
+        count_failed();
+        return NULL;
+    }
+    return realloc(p, total);
+}
+
+static void *aligned_common(size_t a, size_t n, void *(*fn)(size_t, size_t))
+{
+    if (CHIM_UNLIKELY(!ready()))
+        return boot_alloc(n, a);
+    void *p = fn(a, n);
+    if (CHIM_LIKELY(p != NULL))
+        count_alloc(n, p);
+    else
+        count_failed();
+    return p;
+}
+
+EXPORT void *memalign(size_t a, size_t n)
+{
+    return aligned_common(a, n, ready() ? chim__next.memalign : NULL);
+}
+
+EXPORT void *aligned_alloc(size_t a, size_t n)
+{
+    return aligned_common(a, n, ready() ? chim__next.aligned_alloc : NULL);
+}
+
+EXPORT int posix_memalign(void **out, size_t a, size_t n)
+{
+    if (CHIM_UNLIKELY(!ready())) {
+        if (a < sizeof(void *) || (a & (a - 1)))
+            return EINVAL;
+        void *p = boot_alloc(n, a);
+        if (!p)
+            return ENOMEM;
+        *out = p;
+        return 0;
+    }
+    int rc = chim__next.posix_memalign(out, a, n);
+    if (rc == 0)
+        count_alloc(n, *out);
+    else
+        count_failed();
+    return rc;
+}
+
+EXPORT void *valloc(size_t n)
+{
+    if (CHIM_UNLIKELY(!ready()))
+        return boot_alloc(n, 4096);
+    void *p = chim__next.valloc(n);
+    if (CHIM_LIKELY(p != NULL))
+        count_alloc(n, p);
+    else
+        count_failed();
+    return p;
+}
+
+EXPORT void *pvalloc(size_t n)
+{
+    if (CHIM_UNLIKELY(!ready()))
+        return boot_alloc((n + 4095) & ~(size_t)4095, 4096);
+    void *p = chim__next.pvalloc(n);
+    if (CHIM_LIKELY(p != NULL))
+        count_alloc(n, p);
+    else
+        count_failed();
+    return p;
+}
+
+EXPORT size_t malloc_usable_size(void *p)
+{
+    if (!p)
+        return 0;
+    if (CHIM_UNLIKELY(is_boot(p)))
+        return boot_size(p);
+    if (CHIM_UNLIKELY(!ready()))
+        return 0;
+    return chim__next.usable(p);
+}

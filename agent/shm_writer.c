@@ -1,0 +1,331 @@
+/*
+ * shm_writer.c - creates this process's segment and keeps its header.
+ *
+ * The segment is a file in the settings' directory, opened with O_EXCL and
+ * O_NOFOLLOW inside a directory that must be ours and private (0700), then
+ * mapped shared, so the counters survive the process. Thread slots are
+ * claimed with one CAS and written only by their thread; a thread that ends
+ * folds its slot into `retired` under a small spin lock, inside the header's
+ * seqlock so a reader never counts a slot twice.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+struct chim_shm_header *chim__seg;
+static size_t seg_size;
+static int retire_lock; /* spin lock around slot retirement */
+static unsigned claim_hint;
+static uint64_t flushes;
+/* Counts made before the segment exists; folded into `retired` later. */
+static struct chim_mem_counters early;
+static int64_t early_live;
+
+static struct chim_thread_slot *slots(void)
+{
+    return (struct chim_thread_slot *)((char *)chim__seg + CHIM_SHM_THREADS_OFF);
+}
+
+static struct chim_thread_slot *retired(void)
+{
+    return slots() + CHIM_THREAD_SLOTS;
+}
+
+static void lock(void)
+{
+    while (__atomic_exchange_n(&retire_lock, 1, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(&retire_lock, __ATOMIC_RELAXED))
+            __builtin_ia32_pause();
+}
+
+static void unlock(void)
+{
+    __atomic_store_n(&retire_lock, 0, __ATOMIC_RELEASE);
+}
+
+static void seq_begin(void)
+{
+    __atomic_fetch_add(&chim__seg->seq, 1, __ATOMIC_ACQ_REL);
+}
+
+static void seq_end(void)
+{
+    __atomic_fetch_add(&chim__seg->seq, 1, __ATOMIC_RELEASE);
+}
+
+/* Opens (creating 0700 if missing) the segment directory; refuses a
+ * directory that is a symlink, not ours, or open to others. */
+static int open_dir(const char *dir)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return -errno;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 077)) {
+        close(fd);
+        return -EPERM;
+    }
+    return fd;
+}
+
+/* Field 22 of /proc/self/stat: start time in clock ticks since boot. */
+static uint64_t start_ticks(void)
+{
+    char buf[1024];
+    ssize_t n = chim__read_file("/proc/self/stat", buf, sizeof buf - 1);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    for (int field = 2; p && *p && field < 22; p++)
+        if (*p == ' ')
+            field++;
+    uint64_t v = 0;
+    while (p && *p >= '0' && *p <= '9')
+        v = v * 10 + (uint64_t)(*p++ - '0');
+    return v;
+}
+
+static void fill_identity(struct chim_shm_header *h)
+{
+    ssize_t n = readlink("/proc/self/exe", h->exe, CHIM_EXE_MAX - 1);
+    h->exe[n > 0 ? n : 0] = 0;
+    n = chim__read_file("/proc/self/cmdline", h->cmdline, CHIM_CMDLINE_MAX - 1);
+    if (n < 0)
+        n = 0;
+    h->cmdline[n] = 0;
+    for (ssize_t i = 0; i + 1 < n; i++)
+        if (!h->cmdline[i])
+            h->cmdline[i] = ' ';
+    h->pid = (uint32_t)getpid();
+    h->ppid = (uint32_t)getppid();
+    h->uid = (uint32_t)getuid();
+    h->start_ticks = start_ticks();
+}
+
+static void fill_header(struct chim_shm_header *h, uint32_t flags, int64_t inherited)
+{
+    h->abi_version = CHIM_SHM_ABI;
+    h->header_size = sizeof *h;
+    h->segment_size = seg_size;
+    h->mode = chim__cfg.mode;
+    h->flags = flags;
+    h->page_size = (uint32_t)sysconf(_SC_PAGESIZE);
+    h->start_time_ns = chim__now_ns(CLOCK_REALTIME);
+    h->update_time_ns = h->start_time_ns;
+    h->inherited_live = inherited;
+    h->live_flushed = inherited;
+    h->peak_live_bytes = inherited > 0 ? (uint64_t)inherited : 0;
+    h->nsections = 1;
+    h->sections[0].kind = CHIM_SEC_THREADS;
+    h->sections[0].elem_size = sizeof(struct chim_thread_slot);
+    h->sections[0].offset = CHIM_SHM_THREADS_OFF;
+    h->sections[0].count = CHIM_SHM_THREADS_COUNT;
+    fill_identity(h);
+    /* The magic goes last: a reader ignores a segment without it. */
+    __atomic_store_n(&h->magic, CHIM_SHM_MAGIC, __ATOMIC_RELEASE);
+}
+
+static int make_file(int dfd, char *name, size_t len)
+{
+    char *e = name;
+    e = chim__utoa((uint64_t)getpid(), e + chim__strlcpy(e, "chim.", len));
+    *e++ = '.';
+    e = chim__utoa(chim__now_ns(CLOCK_REALTIME), e);
+    chim__strlcpy(e, CHIM_SHM_FILE_EXT, 8);
+    return openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+/* Creates and maps the segment. Returns 0 or a negative errno; on error the
+ * agent keeps forwarding calls and counts nothing. */
+int chim__seg_create(uint32_t flags, int64_t inherited_live)
+{
+    char name[96];
+    int saved = errno, rc = 0;
+    int dfd = open_dir(chim__cfg.dir);
+    if (dfd < 0) {
+        rc = dfd;
+        goto out;
+    }
+    int fd = make_file(dfd, name, sizeof name);
+    close(dfd);
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    seg_size = CHIM_SHM_ALIGN_UP(CHIM_SHM_THREADS_OFF +
+                                 CHIM_SHM_THREADS_COUNT * sizeof(struct chim_thread_slot));
+    void *m = MAP_FAILED;
+    if (ftruncate(fd, (off_t)seg_size) == 0)
+        m = mmap(NULL, seg_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) {
+        rc = -errno;
+        goto out;
+    }
+    fill_header(m, flags, inherited_live);
+    chim__seg = m;
+    retired()->mem = early;
+    chim__seg->live_flushed += early_live;
+    if (chim__seg->live_flushed > 0)
+        chim__seg->peak_live_bytes = (uint64_t)chim__seg->live_flushed;
+out:
+    if (rc)
+        chim__debug("cannot create segment in ", chim__cfg.dir);
+    errno = saved;
+    return rc;
+}
+
+/* Forgets the mapping (in a fork child, before creating its own). */
+void chim__seg_detach(void)
+{
+    if (chim__seg)
+        munmap(chim__seg, seg_size);
+    chim__seg = NULL;
+    memset(&early, 0, sizeof early);
+    early_live = 0;
+}
+
+struct chim_thread_slot *chim__slot_claim(void)
+{
+    struct chim_thread_slot *s = slots();
+    unsigned start = __atomic_fetch_add(&claim_hint, 1, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < CHIM_THREAD_SLOTS; i++) {
+        struct chim_thread_slot *c = &s[(start + i) % CHIM_THREAD_SLOTS];
+        uint32_t zero = 0;
+        if (__atomic_load_n(&c->in_use, __ATOMIC_RELAXED) == 0 &&
+            __atomic_compare_exchange_n(&c->in_use, &zero, 1, 0, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED)) {
+            c->tid = (uint32_t)syscall(SYS_gettid);
+            __atomic_fetch_add(&chim__seg->threads_seen, 1, __ATOMIC_RELAXED);
+            return c;
+        }
+    }
+    __atomic_fetch_add(&chim__seg->slot_overflow, 1, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+static void atomic_max(uint64_t *p, uint64_t v)
+{
+    uint64_t cur = __atomic_load_n(p, __ATOMIC_RELAXED);
+    while (v > cur &&
+           !__atomic_compare_exchange_n(p, &cur, v, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
+
+/* Adds the slot's pending live delta to the header and raises the peak by
+ * the slot's high-water mark since the last flush. */
+void chim__slot_flush(struct chim_thread_slot *s)
+{
+    if (!chim__seg)
+        return;
+    int64_t pend = s->pending, hi = s->pending_hi;
+    int64_t before = __atomic_fetch_add(&chim__seg->live_flushed, pend, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->pending, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->pending_hi, 0, __ATOMIC_RELAXED);
+    int64_t peak = before + (hi > pend ? hi : pend);
+    if (peak > 0)
+        atomic_max(&chim__seg->peak_live_bytes, (uint64_t)peak);
+    if ((++flushes & 63) == 0)
+        chim__seg_sample_rss();
+}
+
+static void add_counters(struct chim_mem_counters *dst, const struct chim_mem_counters *src)
+{
+    const uint64_t *s = (const uint64_t *)src;
+    uint64_t *d = (uint64_t *)dst;
+    for (size_t i = 0; i < sizeof *src / sizeof(uint64_t); i++)
+        if (s[i])
+            __atomic_fetch_add(&d[i], s[i], __ATOMIC_RELAXED);
+}
+
+/* Folds a slot into `retired` and frees it (thread exit). */
+void chim__slot_retire(struct chim_thread_slot *s)
+{
+    int saved = errno;
+    chim__slot_flush(s);
+    lock();
+    seq_begin();
+    add_counters(&retired()->mem, &s->mem);
+    memset(&s->mem, 0, sizeof s->mem);
+    s->tid = 0;
+    seq_end();
+    unlock();
+    __atomic_store_n(&s->in_use, 0, __ATOMIC_RELEASE);
+    errno = saved;
+}
+
+/* Counts without a slot of one's own: atomics on `retired` (or on the early
+ * counters before the segment exists). */
+void chim__count_shared(const struct chim_mem_counters *d, int64_t live_delta)
+{
+    if (!chim__seg) {
+        add_counters(&early, d);
+        __atomic_fetch_add(&early_live, live_delta, __ATOMIC_RELAXED);
+        return;
+    }
+    add_counters(&retired()->mem, d);
+    int64_t after = __atomic_add_fetch(&chim__seg->live_flushed, live_delta, __ATOMIC_RELAXED);
+    if (after > 0)
+        atomic_max(&chim__seg->peak_live_bytes, (uint64_t)after);
+}
+
+/* Live bytes as the reader computes them (used at fork for the child). */
+int64_t chim__seg_live(void)
+{
+    if (!chim__seg)
+        return early_live;
+    int64_t live = chim__seg->inherited_live;
+    for (unsigned i = 0; i < CHIM_SHM_THREADS_COUNT; i++) {
+        const struct chim_thread_slot *s = &slots()[i];
+        live += (int64_t)(s->mem.bytes_allocated - s->mem.bytes_freed);
+    }
+    return live;
+}
+
+void chim__seg_sample_rss(void)
+{
+    struct rusage ru;
+    int saved = errno;
+    if (chim__seg && getrusage(RUSAGE_SELF, &ru) == 0)
+        atomic_max(&chim__seg->peak_rss_bytes, (uint64_t)ru.ru_maxrss * 1024);
+    errno = saved;
+}
+
+void chim__seg_mark_exited(void)
+{
+    if (!chim__seg)
+        return;
+    chim__seg_sample_rss();
+    seq_begin();
+    chim__seg->end_time_ns = chim__now_ns(CLOCK_REALTIME);
+    chim__seg->update_time_ns = chim__seg->end_time_ns;
+    chim__seg->state = CHIM_STATE_EXITED;
+    seq_end();
+}
+
+/* fork: no retirement may be half done when the child is made. */
+void chim__seg_lock_prepare(void)
+{
+    lock();
+}
+
+void chim__seg_lock_parent(void)
+{
+    unlock();
+}
+
+void chim__seg_lock_child(void)
+{
+    retire_lock = 0;
+}
