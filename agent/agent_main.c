@@ -8,6 +8,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dlfcn.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -78,8 +80,10 @@ static void fork_child(void)
 {
     int saved = errno;
     chim__seg_lock_child();
-    if (!chim__seg)
+    if (!chim__seg) {
+        errno = saved;
         return;
+    }
     int64_t live = chim__seg_live();
     chim__tls.slot = NULL;
     chim__seg_detach();
@@ -89,12 +93,16 @@ static void fork_child(void)
     errno = saved;
 }
 
+static void resolve_exits(void);
+static int owns_segment(void);
+
 __attribute__((constructor(101))) static void chim_agent_init(void)
 {
     int saved = errno;
     chim__tls.in_agent = 1;
     read_settings();
     chim__resolve_next();
+    resolve_exits();
     if (!chim__cfg.disabled) {
         have_key = pthread_key_create(&exit_key, thread_exit) == 0;
         pthread_atfork(fork_prepare, fork_parent, fork_child);
@@ -107,8 +115,75 @@ __attribute__((constructor(101))) static void chim_agent_init(void)
 __attribute__((destructor(101))) static void chim_agent_fini(void)
 {
     int saved = errno;
+    if (!owns_segment())
+        return;
     if (chim__tls.slot)
         chim__slot_flush(chim__tls.slot);
     chim__seg_mark_exited();
     errno = saved;
+}
+
+/* ---- exit: record the status, then leave as the host asked ---------------- */
+
+typedef void (*exit_fn)(int) __attribute__((noreturn));
+static exit_fn next_exit, next__exit, next__Exit;
+
+static void resolve_exits(void)
+{
+    *(void **)&next_exit = dlsym(RTLD_NEXT, "exit");
+    *(void **)&next__exit = dlsym(RTLD_NEXT, "_exit");
+    *(void **)&next__Exit = dlsym(RTLD_NEXT, "_Exit");
+}
+
+/* Only the process that owns the segment marks it: a vfork child shares
+ * our memory and must not mark its parent as exited. */
+static int owns_segment(void)
+{
+    return chim__seg && chim__seg->pid == (uint32_t)getpid();
+}
+
+static void note_exit(int code)
+{
+    if (owns_segment() && !chim__seg->exit_known) {
+        chim__seg->exit_code = code;
+        chim__seg->exit_known = 1;
+    }
+}
+
+static __attribute__((noreturn)) void leave(exit_fn next, int code)
+{
+    if (next)
+        next(code);
+    for (;;)
+        syscall(SYS_exit_group, code);
+}
+
+__attribute__((visibility("default"), noreturn)) void exit(int code)
+{
+    int saved = errno;
+    note_exit(code);
+    errno = saved;
+    leave(next_exit, code);
+}
+
+/* _exit skips destructors (dash exits this way): mark the exit here. */
+static __attribute__((noreturn)) void leave_now(exit_fn next, int code)
+{
+    if (owns_segment()) {
+        note_exit(code);
+        if (chim__tls.slot)
+            chim__slot_flush(chim__tls.slot);
+        chim__seg_mark_exited();
+    }
+    leave(next, code);
+}
+
+__attribute__((visibility("default"), noreturn)) void _exit(int code)
+{
+    leave_now(next__exit, code);
+}
+
+__attribute__((visibility("default"), noreturn)) void _Exit(int code)
+{
+    leave_now(next__Exit, code);
 }

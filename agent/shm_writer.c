@@ -236,6 +236,7 @@ void chim__slot_flush(struct chim_thread_slot *s)
     int64_t peak = before + (hi > pend ? hi : pend);
     if (peak > 0)
         atomic_max(&chim__seg->peak_live_bytes, (uint64_t)peak);
+    chim__seg->update_time_ns = chim__now_ns(CLOCK_REALTIME);
     if ((++flushes & 63) == 0)
         chim__seg_sample_rss();
 }

@@ -121,7 +121,9 @@ struct chim_shm_header {
     uint64_t dropped;         /* events the agent could not record */
     uint64_t threads_seen;    /* threads that claimed a slot */
     uint64_t slot_overflow;   /* threads that found no free slot */
-    uint64_t reserved[8];
+    int32_t exit_code;        /* status passed to exit/_exit, if exit_known */
+    uint32_t exit_known;
+    uint64_t reserved[7];
     char exe[CHIM_EXE_MAX];         /* NUL-terminated, truncated */
     char cmdline[CHIM_CMDLINE_MAX]; /* arguments separated by spaces */
     struct chim_section sections[CHIM_SECTIONS_MAX];

@@ -1,0 +1,76 @@
+/*
+ * segment.h - reading segments: every byte is untrusted. A segment is
+ * copied into private memory (never mapped: a file truncated under us must
+ * not kill the collector), checked field by field against the ABI in
+ * include/chim/shm.h, and summarised into plain structs.
+ */
+#ifndef CHIM_SEGMENT_H
+#define CHIM_SEGMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "chim/shm.h"
+
+#define CHIM_SEG_MAX_BYTES (256u << 20) /* refuse larger files */
+
+enum chim_seg_state {
+    CHIM_SEG_RUNNING,
+    CHIM_SEG_EXITED,
+    CHIM_SEG_VANISHED, /* gone without the agent's exit mark: killed */
+    CHIM_SEG_EXECED,   /* the process replaced its image (a newer segment) */
+};
+
+struct chim_mem_summary {
+    uint64_t allocs, frees, bytes_requested, bytes_allocated, bytes_freed, failed;
+    int64_t live_bytes;
+    uint64_t peak_live_bytes, peak_rss_bytes;
+    uint64_t size_class[CHIM_SIZE_CLASSES];
+};
+
+/* A validated copy of one segment. */
+struct chim_seg {
+    char path[512];
+    unsigned char *data; /* private copy, `size` bytes */
+    size_t size;
+    const struct chim_shm_header *hdr; /* == data */
+    int torn;                          /* seqlock never settled (writer died mid-update) */
+    enum chim_seg_state state;
+    struct chim_mem_summary mem;
+};
+
+/* Reads and validates the segment at `path`. Returns 0, or a negative errno
+ * with a one-line reason in `err` (e.g. "bad magic", "ABI version 7, this
+ * collector reads 1", "owned by uid 1001"). */
+int chim_seg_load(const char *path, struct chim_seg *seg, char *err, size_t errlen);
+/* Validates a segment image already in memory (used by the loader, the
+ * tests and the fuzz target). `size` is the number of bytes available. */
+int chim_seg_validate(const unsigned char *data, size_t size, char *err, size_t errlen);
+/* Fills seg->mem from the thread slots. */
+void chim_seg_summarise(struct chim_seg *seg);
+void chim_seg_free(struct chim_seg *seg);
+/* The first section of a kind, or NULL. */
+const struct chim_section *chim_seg_section(const struct chim_shm_header *h, uint32_t kind);
+
+/* True if the pid runs and is the process that wrote the segment. */
+int chim_seg_alive(const struct chim_shm_header *h);
+
+/* All segments of a directory, sorted by pid and start time. */
+struct chim_seg_set {
+    struct chim_seg *segs;
+    size_t n;
+    size_t skipped; /* files warned about and skipped */
+};
+
+/* Loads every *.seg file in dir (NULL: the default directory). Bad files get
+ * one warning line on `warn` (may be NULL) and are skipped. Returns 0 or a
+ * negative errno if the directory itself cannot be read. */
+int chim_seg_load_dir(const char *dir, struct chim_seg_set *set, FILE *warn);
+void chim_seg_set_free(struct chim_seg_set *set);
+
+/* The default segment directory: $CHIM_DIR or /dev/shm/chim-<euid>. */
+const char *chim_default_dir(void);
+const char *chim_seg_state_name(enum chim_seg_state s);
+
+#endif
