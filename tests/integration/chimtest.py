@@ -1,0 +1,52 @@
+"""chimtest - shared helpers for the integration tests: run programs under
+the agent in a private segment directory and read chimcollect's JSON."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
+AGENT = os.path.join(BUILD, "lib", "libchimagent.so")
+COLLECT = os.path.join(BUILD, "bin", "chimcollect")
+TBIN = os.path.join(BUILD, "tests", "bin")
+FAILS = []
+
+
+def segdir():
+    d = tempfile.mkdtemp(prefix="chimit-")
+    os.chmod(d, 0o700)
+    return d
+
+
+def agent_env(d, **extra):
+    env = dict(os.environ)
+    env["LD_PRELOAD"] = AGENT
+    env["CHIM_DIR"] = d
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def report(d, *args):
+    out = subprocess.run([COLLECT, "report", "--dir", d, "--format", "json", *args],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        FAILS.append(what)
+
+
+def finish(cleanup=()):
+    for d in cleanup:
+        shutil.rmtree(d, ignore_errors=True)
+    print(f"{len(FAILS) == 0 and 'PASS' or 'FAIL'}: {len(FAILS)} failed check(s)")
+    sys.exit(1 if FAILS else 0)
+
+
+def skip(why):
+    print("SKIP: " + why)
+    sys.exit(77)
