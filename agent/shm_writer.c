@@ -96,17 +96,28 @@ static uint64_t start_ticks(void)
     return v;
 }
 
+/* The command line, arguments joined by spaces (a server may retitle
+ * itself after start, like nginx's workers: re-read at exit). */
+static void read_cmdline(struct chim_shm_header *h)
+{
+    char buf[CHIM_CMDLINE_MAX];
+    ssize_t n = chim__read_file("/proc/self/cmdline", buf, CHIM_CMDLINE_MAX - 1);
+    if (n <= 0)
+        return;
+    while (n > 0 && !buf[n - 1])
+        n--;
+    for (ssize_t i = 0; i < n; i++)
+        if (!buf[i])
+            buf[i] = ' ';
+    buf[n] = 0;
+    memcpy(h->cmdline, buf, (size_t)n + 1);
+}
+
 static void fill_identity(struct chim_shm_header *h)
 {
     ssize_t n = readlink("/proc/self/exe", h->exe, CHIM_EXE_MAX - 1);
     h->exe[n > 0 ? n : 0] = 0;
-    n = chim__read_file("/proc/self/cmdline", h->cmdline, CHIM_CMDLINE_MAX - 1);
-    if (n < 0)
-        n = 0;
-    h->cmdline[n] = 0;
-    for (ssize_t i = 0; i + 1 < n; i++)
-        if (!h->cmdline[i])
-            h->cmdline[i] = ' ';
+    read_cmdline(h);
     h->pid = (uint32_t)getpid();
     h->ppid = (uint32_t)getppid();
     h->uid = (uint32_t)getuid();
@@ -309,6 +320,7 @@ void chim__seg_mark_exited(void)
         return;
     chim__seg_sample_rss();
     seq_begin();
+    read_cmdline(chim__seg);
     chim__seg->end_time_ns = chim__now_ns(CLOCK_REALTIME);
     chim__seg->update_time_ns = chim__seg->end_time_ns;
     chim__seg->state = CHIM_STATE_EXITED;

@@ -94,8 +94,9 @@ static void write_expect(const char *out, const char *role, const struct expect 
     FILE *f = fopen(path, "w");
     if (!f)
         exit(3);
-    fprintf(f, "{\"allocs\": %ld, \"frees\": %ld, \"failed\": %ld, \"bytes_requested\": %lu, "
-               "\"bytes_allocated\": %lu, \"bytes_freed\": %lu}\n",
+    fprintf(f,
+            "{\"allocs\": %ld, \"frees\": %ld, \"failed\": %ld, \"bytes_requested\": %lu, "
+            "\"bytes_allocated\": %lu, \"bytes_freed\": %lu}\n",
             e->allocs, e->frees, e->failed, e->req, e->usable_in, e->usable_out);
     fclose(f);
 }
