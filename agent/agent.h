@@ -79,7 +79,7 @@ int chim__seg_create(uint32_t flags, int64_t inherited_live);
 void chim__seg_detach(void);
 struct chim_thread_slot *chim__slot_claim(void);
 void chim__slot_retire(struct chim_thread_slot *s);
-void chim__slot_flush(struct chim_thread_slot *s);
+__attribute__((cold)) void chim__slot_flush(struct chim_thread_slot *s);
 void chim__count_shared(const struct chim_mem_counters *delta, int64_t live_delta);
 int64_t chim__seg_live(void);
 void chim__seg_mark_exited(void);

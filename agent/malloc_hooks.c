@@ -56,8 +56,7 @@ static void *boot_alloc(size_t n, size_t align)
 
 static inline int is_boot(const void *p)
 {
-    return (const unsigned char *)p >= boot_arena &&
-           (const unsigned char *)p < boot_arena + BOOT_SIZE;
+    return (uintptr_t)p - (uintptr_t)boot_arena < BOOT_SIZE; /* one compare */
 }
 
 static inline size_t boot_size(const void *p)
@@ -222,9 +221,9 @@ static inline int ready(void)
 
 #define BUMP(field, v) __atomic_store_n(&(field), (field) + (v), __ATOMIC_RELAXED)
 
-static inline void slot_alloc(struct chim_thread_slot *s, size_t req, size_t u)
+static inline __attribute__((always_inline)) void slot_alloc(struct chim_thread_slot *s, size_t req,
+                                                             size_t u)
 {
-    BUMP(s->mem.allocs, 1);
     BUMP(s->mem.bytes_requested, req);
     BUMP(s->mem.bytes_allocated, u);
     BUMP(s->mem.size_class[chim_size_class(req)], 1);
@@ -237,7 +236,7 @@ static inline void slot_alloc(struct chim_thread_slot *s, size_t req, size_t u)
     }
 }
 
-static inline void slot_free(struct chim_thread_slot *s, size_t u)
+static inline __attribute__((always_inline)) void slot_free(struct chim_thread_slot *s, size_t u)
 {
     BUMP(s->mem.frees, 1);
     BUMP(s->mem.bytes_freed, u);
@@ -250,7 +249,7 @@ static inline void slot_free(struct chim_thread_slot *s, size_t u)
 /* No slot yet: claim one, or (exiting thread, no segment yet, no free slot)
  * add to the shared counters with atomics. Agent-internal calls are not
  * counted. Never changes errno. */
-static void slow_count(int is_alloc, size_t req, size_t u)
+static __attribute__((noinline, cold)) void slow_count(int is_alloc, size_t req, size_t u)
 {
     if (chim__tls.in_agent || chim__cfg.disabled)
         return;
@@ -266,7 +265,6 @@ static void slow_count(int is_alloc, size_t req, size_t u)
             slot_free(s, u);
     } else {
         struct chim_mem_counters d = {0};
-        d.allocs = is_alloc ? 1 : 0;
         d.frees = is_alloc ? 0 : 1;
         d.bytes_requested = is_alloc ? req : 0;
         d.bytes_allocated = is_alloc ? u : 0;
@@ -278,7 +276,7 @@ static void slow_count(int is_alloc, size_t req, size_t u)
     errno = saved;
 }
 
-static inline void count_alloc(size_t req, void *p)
+static inline __attribute__((always_inline)) void count_alloc(size_t req, void *p)
 {
     struct chim_thread_slot *s = chim__tls.slot;
     if (CHIM_LIKELY(s != NULL))
@@ -287,7 +285,7 @@ static inline void count_alloc(size_t req, void *p)
         slow_count(1, req, chim__usable(p));
 }
 
-static inline void count_free(size_t u)
+static inline __attribute__((always_inline)) void count_free(size_t u)
 {
     struct chim_thread_slot *s = chim__tls.slot;
     if (CHIM_LIKELY(s != NULL))

@@ -41,7 +41,7 @@ static cJSON *memory_json(const struct chim_mem_summary *m)
             continue;
         cJSON *b = cJSON_CreateObject();
         /* class k holds sizes below 2^k (class 0: size 0) */
-        cJSON_AddNumberToObject(b, "lt", k == 0 ? 1.0 : (double)(1ull << k));
+        cJSON_AddNumberToObject(b, "lt", (double)(1ull << k));
         cJSON_AddNumberToObject(b, "count", (double)m->size_class[k]);
         cJSON_AddItemToArray(sc, b);
     }

@@ -228,14 +228,15 @@ void chim_seg_summarise(struct chim_seg *seg)
     for (uint64_t i = 0; sec && i < sec->count; i++) {
         struct chim_thread_slot s;
         memcpy(&s, seg->data + sec->offset + i * sizeof s, sizeof s);
-        m->allocs += s.mem.allocs;
         m->frees += s.mem.frees;
         m->bytes_requested += s.mem.bytes_requested;
         m->bytes_allocated += s.mem.bytes_allocated;
         m->bytes_freed += s.mem.bytes_freed;
         m->failed += s.mem.failed;
-        for (int k = 0; k < CHIM_SIZE_CLASSES; k++)
+        for (int k = 0; k < CHIM_SIZE_CLASSES; k++) {
             m->size_class[k] += s.mem.size_class[k];
+            m->allocs += s.mem.size_class[k];
+        }
         if (s.pending_hi > max_hi)
             max_hi = s.pending_hi;
     }

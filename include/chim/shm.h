@@ -32,7 +32,8 @@
  * the `retired` slot and reused. */
 #define CHIM_THREAD_SLOTS 256
 /* Size-class histogram of requested sizes: class k holds sizes in
- * [2^(k-1), 2^k) for k >= 1, class 0 holds size 0; the last class is open. */
+ * [2^(k-1), 2^k) for k >= 1, and class 1 also holds size 0 (class 0 stays
+ * empty); the last class is open-ended. */
 #define CHIM_SIZE_CLASSES 40
 
 enum chim_proc_state {
@@ -68,9 +69,11 @@ struct chim_section {
  * the owning thread with plain aligned stores (the retired slot with atomic
  * adds under the retire lock). Sizes: `bytes_requested` is what the program
  * asked for; `bytes_allocated` and `bytes_freed` are the allocator's usable
- * sizes, so live = bytes_allocated - bytes_freed is exact. */
+ * sizes, so live = bytes_allocated - bytes_freed is exact. Every allocation
+ * adds one to exactly one size class, so their sum is the allocation count
+ * (one store less on the hot path). */
 struct chim_mem_counters {
-    uint64_t allocs;
+    uint64_t reserved0; /* 0; the number of allocations is the sum of size_class[] */
     uint64_t frees;
     uint64_t bytes_requested;
     uint64_t bytes_allocated;
@@ -148,7 +151,7 @@ _Static_assert(sizeof(struct chim_shm_header) == 1368, "header size");
 /* Size class of a requested size (see CHIM_SIZE_CLASSES). */
 static inline unsigned chim_size_class(uint64_t size)
 {
-    unsigned k = size ? 64u - (unsigned)__builtin_clzll(size) : 0u;
+    unsigned k = 64u - (unsigned)__builtin_clzll(size | 1); /* size 0 joins class 1 */
     return k < CHIM_SIZE_CLASSES ? k : CHIM_SIZE_CLASSES - 1;
 }
 

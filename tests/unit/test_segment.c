@@ -34,7 +34,7 @@ static unsigned char *make_valid(size_t *size)
     h->pid = 0x7ffffff0; /* no such process */
     struct chim_thread_slot *s = (struct chim_thread_slot *)(b + CHIM_SHM_THREADS_OFF);
     s->in_use = 1;
-    s->mem.allocs = 10;
+    s->mem.size_class[3] = 10;
     s->mem.frees = 4;
     s->mem.bytes_allocated = 1000;
     s->mem.bytes_freed = 400;

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# run_mallocbench.sh - plain vs. instrumented mallocbench, alternating runs,
+# median of RUNS per configuration, ratio to plain; 1 and 2 threads.
+#   tools/bench/run_mallocbench.sh [BUILD_DIR] [RUNS] [OPS]
+# Modes compared: plain, count (CHIM_MODE=count), plus sample, full and
+# heaptrack where available.
+set -euo pipefail
+build=${1:-build}; runs=${2:-7}; ops=${3:-2000000}
+bench=$build/bin/mallocbench; agent=$(realpath "$build/lib/libchimagent.so")
+dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
+modes=(plain count)
+[ -n "${CHIM_BENCH_MODES:-}" ] && read -r -a modes <<<"$CHIM_BENCH_MODES"
+one() { # mode threads -> ns per pair
+  case $1 in
+    plain) "$bench" "$2" "$ops" ;;
+    heaptrack) heaptrack -o "$dir/ht" "$bench" "$2" "$ops" 2>/dev/null | grep -E '^[0-9.]+$' ;;
+    *) CHIM_DIR=$dir CHIM_MODE=$1 LD_PRELOAD=$agent "$bench" "$2" "$ops"; rm -f "$dir"/*.seg ;;
+  esac
+}
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+printf "%-8s %-10s %10s %8s\n" threads mode "ns/pair" ratio
+for t in 1 2; do
+  declare -A res=()
+  for ((i = 0; i < runs; i++)); do
+    for m in "${modes[@]}"; do res[$m]+="$(one "$m" "$t") "; done
+  done
+  base=$(tr ' ' '\n' <<<"${res[plain]}" | grep . | median)
+  for m in "${modes[@]}"; do
+    med=$(tr ' ' '\n' <<<"${res[$m]}" | grep . | median)
+    printf "%-8s %-10s %10.2f %8.3f\n" "$t" "$m" "$med" "$(awk -v a="$med" -v b="$base" 'BEGIN{print a/b}')"
+  done
+  unset res
+done
