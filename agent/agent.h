@@ -75,6 +75,13 @@ static inline size_t chim__usable(void *p)
 
 /* shm_writer.c */
 extern struct chim_shm_header *chim__seg; /* NULL until created */
+/* Base and element count of each section kind in the current mapping (NULL
+ * before creation; re-bound in a fork child's new segment). */
+extern void *chim__sec_base[CHIM_SEC_KINDS];
+extern uint64_t chim__sec_count[CHIM_SEC_KINDS];
+/* Adds rows {kind, elem_size, 0, count} for sections beyond the thread
+ * slots; returns how many. One definition, in agent_layout.c. */
+uint32_t chim__extra_sections(struct chim_section *rows, uint32_t room);
 int chim__seg_create(uint32_t flags, int64_t inherited_live);
 void chim__seg_detach(void);
 struct chim_thread_slot *chim__slot_claim(void);

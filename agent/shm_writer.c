@@ -22,6 +22,38 @@
 
 struct chim_shm_header *chim__seg;
 static size_t seg_size;
+void *chim__sec_base[CHIM_SEC_KINDS];
+uint64_t chim__sec_count[CHIM_SEC_KINDS];
+
+/* The layout: one row per section, in file order. Subsystems add their rows
+ * here; counts may come from the settings (read before creation). */
+static uint32_t plan_layout(struct chim_section *out)
+{
+    struct chim_section rows[CHIM_SECTIONS_MAX];
+    uint32_t n = 0;
+    rows[n++] = (struct chim_section){CHIM_SEC_THREADS, sizeof(struct chim_thread_slot), 0,
+                                      CHIM_SHM_THREADS_COUNT};
+    n += chim__extra_sections(rows + n, CHIM_SECTIONS_MAX - n);
+    uint64_t off = CHIM_SHM_THREADS_OFF;
+    for (uint32_t i = 0; i < n; i++) {
+        rows[i].offset = off;
+        off = CHIM_SHM_ALIGN_UP(off + rows[i].count * rows[i].elem_size);
+        out[i] = rows[i];
+    }
+    seg_size = off;
+    return n;
+}
+
+static void bind_sections(void)
+{
+    for (uint32_t i = 0; i < chim__seg->nsections; i++) {
+        const struct chim_section *s = &chim__seg->sections[i];
+        if (s->kind < CHIM_SEC_KINDS) {
+            chim__sec_base[s->kind] = (char *)chim__seg + s->offset;
+            chim__sec_count[s->kind] = s->count;
+        }
+    }
+}
 static int retire_lock; /* spin lock around slot retirement */
 static unsigned claim_hint;
 static uint64_t flushes;
@@ -137,11 +169,8 @@ static void fill_header(struct chim_shm_header *h, uint32_t flags, int64_t inher
     h->inherited_live = inherited;
     h->live_flushed = inherited;
     h->peak_live_bytes = inherited > 0 ? (uint64_t)inherited : 0;
-    h->nsections = 1;
-    h->sections[0].kind = CHIM_SEC_THREADS;
-    h->sections[0].elem_size = sizeof(struct chim_thread_slot);
-    h->sections[0].offset = CHIM_SHM_THREADS_OFF;
-    h->sections[0].count = CHIM_SHM_THREADS_COUNT;
+    h->nsections = plan_layout(h->sections);
+    h->segment_size = seg_size;
     fill_identity(h);
     /* The magic goes last: a reader ignores a segment without it. */
     __atomic_store_n(&h->magic, CHIM_SHM_MAGIC, __ATOMIC_RELEASE);
@@ -174,8 +203,8 @@ int chim__seg_create(uint32_t flags, int64_t inherited_live)
         rc = -errno;
         goto out;
     }
-    seg_size = CHIM_SHM_ALIGN_UP(CHIM_SHM_THREADS_OFF +
-                                 CHIM_SHM_THREADS_COUNT * sizeof(struct chim_thread_slot));
+    struct chim_section plan[CHIM_SECTIONS_MAX];
+    plan_layout(plan); /* sets seg_size */
     void *m = MAP_FAILED;
     if (ftruncate(fd, (off_t)seg_size) == 0)
         m = mmap(NULL, seg_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -186,6 +215,7 @@ int chim__seg_create(uint32_t flags, int64_t inherited_live)
     }
     fill_header(m, flags, inherited_live);
     chim__seg = m;
+    bind_sections();
     retired()->mem = early;
     chim__seg->live_flushed += early_live;
     if (chim__seg->live_flushed > 0)
@@ -203,6 +233,8 @@ void chim__seg_detach(void)
     if (chim__seg)
         munmap(chim__seg, seg_size);
     chim__seg = NULL;
+    memset(chim__sec_base, 0, sizeof chim__sec_base);
+    memset(chim__sec_count, 0, sizeof chim__sec_count);
     memset(&early, 0, sizeof early);
     early_live = 0;
 }

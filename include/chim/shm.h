@@ -50,7 +50,15 @@ enum chim_mode {
 enum chim_section_kind {
     CHIM_SEC_NONE = 0,
     CHIM_SEC_THREADS = 1, /* struct chim_thread_slot[count], then `retired` */
-    /* 2.. reserved for stacks, sites, modules, routes, upstreams, series */
+    CHIM_SEC_MODULES = 2, /* leak tracking: loaded objects (shm_leak.h) */
+    CHIM_SEC_STACKS = 3,  /* leak tracking: deduplicated call stacks */
+    CHIM_SEC_SITES = 4,   /* leak tracking: per-stack allocation counters */
+    CHIM_SEC_LEAKS = 5,   /* leak tracking: blocks found unreachable at exit */
+    CHIM_SEC_NET = 8,     /* requests: process-wide network counters (shm_net.h) */
+    CHIM_SEC_ROUTES = 9,  /* requests: inbound (method, route, status class) */
+    CHIM_SEC_PEERS = 10,  /* requests: outbound (peer, protocol) */
+    CHIM_SEC_SERIES = 11, /* requests: per-second time series ring */
+    CHIM_SEC_KINDS = 16   /* kinds are below this */
 };
 
 /* Header flags. */

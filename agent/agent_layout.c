@@ -1,0 +1,17 @@
+/*
+ * agent_layout.c - which sections a segment has beyond the thread slots.
+ * Each subsystem contributes its rows here, sized from the settings; the
+ * writer places them (64-byte aligned, in this order) and records them in
+ * the header's section directory. Keep this the only list.
+ */
+#include "agent.h"
+
+uint32_t chim__extra_sections(struct chim_section *rows, uint32_t room)
+{
+    uint32_t n = 0;
+    (void)rows;
+    (void)room;
+    /* Leak tracking (sample/full modes) adds its rows here. */
+    /* Request capture adds its rows here. */
+    return n;
+}
