@@ -1,11 +1,12 @@
-/* cmd_load.c - placeholder for the 'load' verb until its issue lands. */
-#include <stdio.h>
+/*
+ * cmd_load.c - the 'load' verb: drives HTTP load against a backend with the
+ * chim_load library (tools/load), the seed's `load --scenario api|llm`.
+ * All flags, PERF_* variables and exit codes are chim_load_main's.
+ */
+#include "chim_load.h"
 #include "commands.h"
 
 int chim_cmd_load(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "chimcollect: 'load' is not implemented in this build\n");
-    return 2;
+    return chim_load_main(argc, argv, "chimcollect load");
 }
