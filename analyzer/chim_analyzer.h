@@ -246,6 +246,8 @@ int chim_gate_run_multi(const cJSON *const *reports, size_t n, const struct chim
 int chim_report_write_files(const cJSON *report, const char *format, const char *outdir,
                             const struct chim_config *cfg, const cJSON *baseline, bool use_baseline,
                             char *written_path, size_t len, char *err, size_t errlen);
+/* Writes text to path atomically (path.tmp, then rename). */
+int chim_write_file(const char *path, const char *text, char *err, size_t errlen);
 /* The individual writers, to a stream. */
 int chim_report_write_json(const cJSON *report, const struct chim_analysis *a, FILE *out);
 int chim_report_write_csv(const cJSON *report, const struct chim_analysis *a, FILE *out);

@@ -203,3 +203,8 @@ bool chim__match_list(const char *list, const char *s)
     }
     return false;
 }
+
+int chim_write_file(const char *path, const char *text, char *err, size_t errlen)
+{
+    return chim__write_text(path, text, err, errlen);
+}
