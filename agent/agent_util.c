@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -37,19 +38,20 @@ char *chim__utoa(uint64_t v, char *buf)
 ssize_t chim__read_file(const char *path, char *buf, size_t n)
 {
     int saved = errno;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Raw syscalls: the agent's own I/O must not pass through its hooks. */
+    int fd = (int)syscall(SYS_open, path, O_RDONLY | O_CLOEXEC);
     ssize_t got = -1;
     if (fd >= 0) {
         got = 0;
         while ((size_t)got < n) {
-            ssize_t r = read(fd, buf + got, n - (size_t)got);
+            ssize_t r = syscall(SYS_read, fd, buf + got, n - (size_t)got);
             if (r < 0 && errno == EINTR)
                 continue;
             if (r <= 0)
                 break;
             got += r;
         }
-        close(fd);
+        syscall(SYS_close, fd);
     }
     errno = saved;
     return got;
@@ -76,10 +78,9 @@ void chim__debug(const char *a, const char *b)
     if (!chim__cfg.debug)
         return;
     int saved = errno;
-    ssize_t r = write(2, "chimagent: ", 11);
-    r = write(2, a, slen(a));
-    r = write(2, b, slen(b));
-    r = write(2, "\n", 1);
-    (void)r;
+    syscall(SYS_write, 2, "chimagent: ", 11);
+    syscall(SYS_write, 2, a, slen(a));
+    syscall(SYS_write, 2, b, slen(b));
+    syscall(SYS_write, 2, "\n", 1);
     errno = saved;
 }

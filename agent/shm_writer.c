@@ -104,7 +104,7 @@ static int open_dir(const char *dir)
         return -errno;
     struct stat st;
     if (fstat(fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 077)) {
-        close(fd);
+        syscall(SYS_close, fd);
         return -EPERM;
     }
     return fd;
@@ -198,7 +198,7 @@ int chim__seg_create(uint32_t flags, int64_t inherited_live)
         goto out;
     }
     int fd = make_file(dfd, name, sizeof name);
-    close(dfd);
+    syscall(SYS_close, dfd);
     if (fd < 0) {
         rc = -errno;
         goto out;
@@ -208,7 +208,7 @@ int chim__seg_create(uint32_t flags, int64_t inherited_live)
     void *m = MAP_FAILED;
     if (ftruncate(fd, (off_t)seg_size) == 0)
         m = mmap(NULL, seg_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
+    syscall(SYS_close, fd);
     if (m == MAP_FAILED) {
         rc = -errno;
         goto out;
