@@ -166,7 +166,7 @@ static void llm(const cJSON *rep, const struct chim_config *cfg, struct chim_met
     if (a.any_p95)
         set(m, CHIM_M_LLM_P95, a.p95);
     else
-        m->why[CHIM_M_LLM_P95] = "no LLM provider calls (no matching HTTP upstream)";
+        m->why[CHIM_M_LLM_P95] = "no LLM provider calls: no matching HTTP upstream or route";
 }
 
 static void transform(const cJSON *rep, const struct chim_config *cfg, struct chim_metrics *m)

@@ -39,8 +39,12 @@ static double nice_max(double v)
 {
     if (!(v > 0) || !isfinite(v))
         return 1;
+    static const double steps[] = {1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10};
     double p = pow(10, floor(log10(v))), m = v / p;
-    return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
+    size_t i = 0;
+    while (i < 10 && steps[i] < m * (1 - 1e-12))
+        i++;
+    return steps[i] * p;
 }
 
 static void no_data(FILE *f, const char *why)
@@ -302,7 +306,9 @@ static void check_table(FILE *f, const char *id, const char *title, const struct
     for (int i = 0; i < n; i++) {
         fprintf(f, "<tr class=\"%s\"><td>%s</td><td>%s</td><td>%s</td><td>",
                 c[i].status == CHIM_PASS ? "pass" : "fail",
-                c[i].status == CHIM_PASS ? "&#x2705;" : "&#x274C;", c[i].name, st[c[i].status]);
+                c[i].status == CHIM_PASS ? "<b class=\"PASS\">&#x2713;</b>"
+                                         : "<b class=\"FAIL\">&#x2717;</b>",
+                c[i].name, st[c[i].status]);
         esc(f, c[i].text);
         fputs("</td></tr>\n", f);
     }
@@ -340,13 +346,15 @@ static void regression_section(FILE *f, const struct chim_analysis *a)
           f);
     for (size_t i = 0; i < a->n_reg; i++) {
         const struct chim_regression *r = &a->reg[i];
+        char pbuf[32] = "n/a";
+        if (r->p >= 0)
+            snprintf(pbuf, sizeof pbuf, "%.4f", r->p);
         fprintf(f,
                 "<tr class=\"%s\"><td>%s</td><td>%.4g</td><td>%.4g</td><td>%+.1f%%</td>"
-                "<td>%s</td><td>%s</td><td>%s%.4f</td><td>%s</td></tr>\n",
+                "<td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
                 r->fails ? "fail" : "pass", chim_metric_name(r->metric), r->base_median,
                 r->cur_median, r->change_percent, chim_class_name(r->cls),
-                chim_verdict_name(r->verdict), r->p < 0 ? "n/a " : "", r->p < 0 ? 0.0 : r->p,
-                r->fails ? "yes" : "no");
+                chim_verdict_name(r->verdict), pbuf, r->fails ? "yes" : "no");
     }
     fputs("</table></section>\n", f);
 }
