@@ -214,6 +214,17 @@ int chim_config_load_file(struct chim_config *c, const char *path, FILE *warn, c
     return rc ? rc : chim_config_validate(c, err, errlen);
 }
 
+/* Validates after one change so that the error names its source. */
+static int named_validate(const struct chim_config *c, const char *who, const char *val, char *err,
+                          size_t errlen)
+{
+    char why[400];
+    int rc = chim_config_validate(c, why, sizeof why);
+    if (rc)
+        chim__err(err, errlen, rc, "%s='%s': %s", who, val, why);
+    return rc;
+}
+
 int chim_config_apply_env(struct chim_config *c, char *err, size_t errlen)
 {
     for (size_t i = 0; i < NKEYS; i++) {
@@ -221,6 +232,9 @@ int chim_config_apply_env(struct chim_config *c, char *err, size_t errlen)
         if (!v || !*v)
             continue; /* an empty variable counts as unset */
         int rc = set_text(c, &keys[i], v, keys[i].env, err, errlen);
+        if (rc)
+            return rc;
+        rc = named_validate(c, keys[i].env, v, err, errlen);
         if (rc)
             return rc;
     }
@@ -256,7 +270,8 @@ int chim_config_set(struct chim_config *c, const char *assignment, char *err, si
                          (int)(eq - assignment), assignment);
     char who[200];
     snprintf(who, sizeof who, "--set %s.%s", k->section, k->name);
-    return set_text(c, k, eq + 1, who, err, errlen);
+    int rc = set_text(c, k, eq + 1, who, err, errlen);
+    return rc ? rc : named_validate(c, who, eq + 1, err, errlen);
 }
 
 struct range {
