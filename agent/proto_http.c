@@ -1,0 +1,833 @@
+/*
+ * proto_http.c - incremental HTTP/1.x framing for the socket hooks.
+ *
+ * Two byte-driven state machines per connection (request stream and response
+ * stream) frame messages exactly as RFC 9112 section 6 says; a FIFO of pending
+ * requests pairs responses with requests in order. Nothing is buffered except
+ * what is reported: a request's path (in a small ring shared by the pending
+ * requests) and the Host header. Body bytes are skipped in bulk; header bytes
+ * go through one switch per byte with no indirect calls. Anything that does
+ * not parse puts the connection in an error state (counted) until re-init.
+ */
+#include "proto_http.h"
+
+#include <string.h>
+
+enum {
+    S_IDLE, /* between messages */
+    S_METHOD,
+    S_TARGET0,
+    S_TARGET,
+    S_TSKIP, /* query or fragment */
+    S_ABS,   /* absolute-form: skipping scheme://authority */
+    S_VER,   /* request line: "HTTP/1.x" then end of line */
+    S_SVER,  /* status line: "HTTP/1.x " */
+    S_STATUS,
+    S_REASON,
+    S_HSTART, /* start of a header (or trailer) line */
+    S_HNAME,
+    S_HVALUE,
+    S_LF, /* CR seen, LF expected; then the line kind in `next` ends */
+    S_CSIZE,
+    S_CEXT,
+    S_CDEND, /* CRLF after chunk data */
+    S_BODY,  /* Content-Length body (bulk) */
+    S_CDATA, /* chunk data (bulk) */
+    S_EOF,   /* close-delimited body (bulk) */
+};
+
+/* Kinds of line end, kept in `next` while a CR waits for its LF. */
+enum { L_REQLINE, L_STATUS, L_HEADER, L_HEMPTY, L_CSIZE, L_CDEND };
+
+enum { H_NONE, H_CL, H_TE, H_HOST, H_CONN, H_XCACHE };
+
+/* Stream flags. */
+#define HS_HAVE_CL  0x0001
+#define HS_HAVE_TE  0x0002
+#define HS_CHUNKED  0x0004 /* last transfer coding is chunked */
+#define HS_CLOSE    0x0008
+#define HS_TRAILER  0x0010
+#define HS_CUR_FULL 0x0020 /* request stream: current request is in the FIFO */
+#define HS_CUR_SKEL 0x0040 /* request stream: current request is a skeleton */
+#define HS_VSTART   0x0080 /* header value: first non-blank seen */
+#define HS_VEND     0x0100 /* header value: blank after the value seen */
+#define HS_HIT      0x0200
+#define HS_MISS     0x0400
+#define HS_XCDONE   0x0800
+
+/* Pending request flags. */
+#define P_HEAD    0x01
+#define P_CONNECT 0x02
+#define P_DONE    0x04
+#define P_TRUNC   0x08
+
+/* Response flags (chim_http_conn.resp_flags). */
+#define RF_FIRST 0x01 /* t_resp_first of the final response is set */
+
+#define HDR_LIMIT (64u * 1024u) /* bytes of request line/status line + headers */
+#define CL_LIMIT  (1ull << 62)
+
+enum { M_OTHER, M_GET, M_HEAD, M_POST, M_PUT, M_DELETE, M_PATCH, M_OPTIONS, M_CONNECT, M_TRACE };
+static const char *const methods[] = {"OTHER",  "GET",   "HEAD",    "POST",    "PUT",
+                                      "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"};
+
+static const char *const hnames[] = {"content-length", "transfer-encoding", "host", "connection",
+                                     "x-cache"};
+static const uint8_t hlens[] = {14, 17, 4, 10, 7};
+
+/* Value tokens matched per header kind: bit i is vtoks[i]. */
+static const char *const vtoks[] = {"chunked", "close", "hit", "miss"};
+static const uint8_t vlens[] = {7, 5, 3, 4};
+static const uint8_t vcand[] = {0, 0, 0x1, 0, 0x2, 0xc}; /* by H_* */
+
+static inline int lc(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+}
+
+static inline int is_tchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return 1;
+    return c && memchr("!#$%&'*+-.^_`|~", c, 15) != NULL;
+}
+
+static inline int is_ws(int c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* ---- connection-level helpers ---------------------------------------- */
+
+static void fail(struct chim_http_conn *c)
+{
+    c->errors++;
+    c->unanswered += c->count + c->skel;
+    c->count = c->skel = 0;
+    c->state = CHIM_HTTP_ST_ERROR;
+}
+
+static inline struct chim__http_pend *tail(struct chim_http_conn *c)
+{
+    return &c->fifo[(c->head + c->count - 1) & (CHIM_HTTP_FIFO - 1)];
+}
+
+/* Flags (P_HEAD, P_CONNECT) of the request the next response answers. */
+static uint8_t head_flags(const struct chim_http_conn *c)
+{
+    if (c->count)
+        return c->fifo[c->head].flags;
+    if (c->skel)
+        return (uint8_t)(c->skel_bits & 3);
+    return 0;
+}
+
+static void begin_request(struct chim_http_conn *c, uint64_t now)
+{
+    struct chim__http_stream *s = &c->req;
+    s->flags &= (uint16_t) ~(HS_CUR_FULL | HS_CUR_SKEL);
+    if (c->skel == 0 && c->count < CHIM_HTTP_FIFO) {
+        c->count++;
+        struct chim__http_pend *p = tail(c);
+        p->t_first = p->t_last = now;
+        p->bytes = 0;
+        p->path_off = (uint8_t)((c->ring_head + c->ring_used) & (CHIM_HTTP_PATH_RING - 1));
+        p->path_len = 0;
+        p->method = M_OTHER;
+        p->flags = 0;
+        s->flags |= HS_CUR_FULL;
+    } else if (c->skel < CHIM_HTTP_SKEL) {
+        c->skel_bits &= ~(3ull << (2 * c->skel));
+        c->skel++;
+        c->overflow++;
+        s->flags |= HS_CUR_SKEL;
+    } else {
+        c->overflow++;
+        fail(c);
+    }
+}
+
+static void set_method(struct chim_http_conn *c, uint8_t m)
+{
+    uint8_t f = m == M_HEAD ? P_HEAD : m == M_CONNECT ? P_CONNECT : 0;
+    if (c->req.flags & HS_CUR_FULL) {
+        tail(c)->method = m;
+        tail(c)->flags |= f;
+    } else if (c->req.flags & HS_CUR_SKEL) {
+        c->skel_bits |= (uint64_t)f << (2 * (c->skel - 1));
+    }
+}
+
+static void path_put(struct chim_http_conn *c, char ch)
+{
+    if (!(c->req.flags & HS_CUR_FULL))
+        return;
+    struct chim__http_pend *p = tail(c);
+    if (p->path_len >= CHIM_HTTP_PATH_MAX || c->ring_used >= CHIM_HTTP_PATH_RING) {
+        p->flags |= P_TRUNC;
+        return;
+    }
+    c->ring[(p->path_off + p->path_len) & (CHIM_HTTP_PATH_RING - 1)] = ch;
+    p->path_len++;
+    c->ring_used++;
+}
+
+static void add_bytes(struct chim_http_conn *c, int is_req, uint64_t n)
+{
+    if (!is_req) {
+        c->resp_bytes += n;
+    } else if (c->req.flags & HS_CUR_FULL) {
+        struct chim__http_pend *p = tail(c);
+        uint64_t b = (uint64_t)p->bytes + n;
+        p->bytes = b > UINT32_MAX ? UINT32_MAX : (uint32_t)b;
+    }
+}
+
+static void request_done(struct chim_http_conn *c, uint64_t now)
+{
+    if (c->req.flags & HS_CUR_FULL) {
+        tail(c)->t_last = now;
+        tail(c)->flags |= P_DONE;
+    }
+    c->req.flags &= (uint16_t) ~(HS_CUR_FULL | HS_CUR_SKEL);
+    c->req.st = S_IDLE;
+}
+
+static void copy_path(const struct chim_http_conn *c, const struct chim__http_pend *p, char *out)
+{
+    for (unsigned i = 0; i < p->path_len; i++)
+        out[i] = c->ring[(p->path_off + i) & (CHIM_HTTP_PATH_RING - 1)];
+    out[p->path_len] = 0;
+}
+
+/* Pop the oldest pending request and report it with the current response. */
+static void emit(struct chim_http_conn *c, uint32_t xflags, chim_http_cb cb, void *ctx)
+{
+    if (c->count) {
+        struct chim__http_pend *p = &c->fifo[c->head];
+        char path[CHIM_HTTP_PATH_MAX + 1], host[CHIM_HTTP_HOST_MAX + 1];
+        struct chim_http_exchange x;
+        copy_path(c, p, path);
+        memcpy(host, c->host, c->host_len);
+        host[c->host_len] = 0;
+        x.method = methods[p->method];
+        x.path = path;
+        x.host = host;
+        x.status = c->resp_status;
+        x.cache = c->cache;
+        x.flags = xflags | ((p->flags & P_TRUNC) ? CHIM_HTTP_X_PATH_TRUNC : 0) |
+                  ((p->flags & P_DONE) ? 0 : CHIM_HTTP_X_REQ_PARTIAL);
+        x.t_req_first = p->t_first;
+        x.t_req_last = p->t_last;
+        x.t_resp_first = c->t_resp_first;
+        x.t_resp_last = c->t_resp_last;
+        x.req_bytes = p->bytes;
+        x.resp_bytes = c->resp_bytes;
+        if (c->count == 1 && (c->req.flags & HS_CUR_FULL))
+            c->req.flags &= (uint16_t)~HS_CUR_FULL; /* answered before it ended */
+        c->ring_head = (uint8_t)((c->ring_head + p->path_len) & (CHIM_HTTP_PATH_RING - 1));
+        c->ring_used = (uint8_t)(c->ring_used - p->path_len);
+        c->head = (c->head + 1) & (CHIM_HTTP_FIFO - 1);
+        c->count--;
+        if (cb)
+            cb(ctx, &x);
+    } else if (c->skel) {
+        if (c->skel == 1 && (c->req.flags & HS_CUR_SKEL))
+            c->req.flags &= (uint16_t)~HS_CUR_SKEL;
+        c->skel_bits >>= 2;
+        c->skel--;
+    } else {
+        c->orphans++;
+    }
+    c->resp_bytes = 0;
+    c->resp_status = 0;
+    c->cache = 0;
+    c->resp_flags = 0;
+}
+
+static void response_done(struct chim_http_conn *c, uint64_t now, uint32_t xflags, chim_http_cb cb,
+                          void *ctx)
+{
+    c->t_resp_last = now;
+    if (c->resp.flags & HS_CLOSE)
+        xflags |= CHIM_HTTP_X_CONN_CLOSE;
+    c->resp.st = S_IDLE;
+    emit(c, xflags, cb, ctx);
+}
+
+/* ---- headers ----------------------------------------------------------- */
+
+static void header_name_char(struct chim__http_stream *s, int ch)
+{
+    for (unsigned i = 0; i < 5; i++)
+        if ((s->cand >> i) & 1)
+            if (s->pos >= hlens[i] || hnames[i][s->pos] != ch)
+                s->cand &= (uint8_t) ~(1u << i);
+    if (s->pos < 255)
+        s->pos++;
+}
+
+static void header_name_end(struct chim_http_conn *c, struct chim__http_stream *s)
+{
+    s->hkind = H_NONE;
+    if (s->flags & HS_TRAILER)
+        return;
+    for (unsigned i = 0; i < 5; i++)
+        if (((s->cand >> i) & 1) && s->pos == hlens[i])
+            s->hkind = (uint8_t)(i + 1);
+    if (s->hkind == H_HOST && s == &c->req)
+        c->host_len = 0;
+    if (s->hkind == H_TE)
+        s->flags = (uint16_t)((s->flags | HS_HAVE_TE) & ~HS_CHUNKED);
+    s->flags &= (uint16_t) ~(HS_VSTART | HS_VEND);
+    s->remain = 0;
+    s->pos = 0;
+    s->cand = vcand[s->hkind];
+}
+
+/* A value token ended: record what it matched (exact, or prefix for X-Cache). */
+static void token_end(struct chim__http_stream *s)
+{
+    if (s->pos == 0)
+        return;
+    unsigned m = 0;
+    for (unsigned i = 0; i < 4; i++)
+        if (((s->cand >> i) & 1) &&
+            (s->hkind == H_XCACHE ? s->pos >= vlens[i] : s->pos == vlens[i]))
+            m |= 1u << i;
+    if (s->hkind == H_TE)
+        s->flags = (uint16_t)((m & 1) ? (s->flags | HS_CHUNKED) : (s->flags & ~HS_CHUNKED));
+    else if (s->hkind == H_CONN && (m & 2))
+        s->flags |= HS_CLOSE;
+    else if (s->hkind == H_XCACHE && !(s->flags & HS_XCDONE)) {
+        s->flags |= HS_XCDONE;
+        if (m & 4)
+            s->flags |= HS_HIT;
+        else if (m & 8)
+            s->flags |= HS_MISS;
+    }
+    s->pos = 0;
+    s->cand = vcand[s->hkind];
+}
+
+static void token_char(struct chim__http_stream *s, int ch)
+{
+    if (ch == ',' || is_ws(ch)) {
+        token_end(s);
+        return;
+    }
+    ch = lc(ch);
+    for (unsigned i = 0; i < 4; i++)
+        if (((s->cand >> i) & 1) && s->pos < vlens[i] && vtoks[i][s->pos] != ch)
+            s->cand &= (uint8_t) ~(1u << i);
+    if (s->pos < 255)
+        s->pos++;
+}
+
+/* Returns -1 on a malformed Content-Length. */
+static int cl_char(struct chim__http_stream *s, int ch)
+{
+    if (is_ws(ch)) {
+        if (s->flags & HS_VSTART)
+            s->flags |= HS_VEND;
+        return 0;
+    }
+    if (ch < '0' || ch > '9' || (s->flags & HS_VEND))
+        return -1;
+    s->flags |= HS_VSTART;
+    s->remain = s->remain * 10 + (uint64_t)(ch - '0');
+    return s->remain > CL_LIMIT ? -1 : 0;
+}
+
+static void host_char(struct chim_http_conn *c, struct chim__http_stream *s, int ch)
+{
+    if (s != &c->req)
+        return;
+    if (is_ws(ch) && !(s->flags & HS_VSTART))
+        return;
+    s->flags |= HS_VSTART;
+    if (c->host_len < CHIM_HTTP_HOST_MAX)
+        c->host[c->host_len++] = (char)ch;
+}
+
+static int value_char(struct chim_http_conn *c, struct chim__http_stream *s, int ch)
+{
+    switch (s->hkind) {
+    case H_CL:
+        return cl_char(s, ch);
+    case H_HOST:
+        host_char(c, s, ch);
+        return 0;
+    case H_TE:
+    case H_CONN:
+    case H_XCACHE:
+        token_char(s, ch);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static int header_end(struct chim_http_conn *c, struct chim__http_stream *s)
+{
+    switch (s->hkind) {
+    case H_CL:
+        if (!(s->flags & HS_VSTART))
+            return -1;
+        if ((s->flags & HS_HAVE_CL) && s->clen != s->remain)
+            return -1;
+        s->clen = s->remain;
+        s->flags |= HS_HAVE_CL;
+        break;
+    case H_HOST:
+        if (s == &c->req)
+            while (c->host_len && is_ws(c->host[c->host_len - 1]))
+                c->host_len--;
+        break;
+    case H_TE:
+    case H_CONN:
+    case H_XCACHE:
+        token_end(s);
+        break;
+    }
+    s->hkind = H_NONE;
+    s->remain = 0;
+    return 0;
+}
+
+/* ---- message boundaries ------------------------------------------------- */
+
+static void request_headers_done(struct chim_http_conn *c, uint64_t now)
+{
+    struct chim__http_stream *s = &c->req;
+    if (s->flags & HS_HAVE_TE) {
+        if (!(s->flags & HS_CHUNKED)) {
+            fail(c); /* a request body must be chunked-framed or sized */
+            return;
+        }
+        s->st = S_CSIZE;
+        s->remain = 0;
+        s->pos = 0;
+    } else if ((s->flags & HS_HAVE_CL) && s->clen > 0) {
+        s->st = S_BODY;
+        s->remain = s->clen;
+    } else {
+        request_done(c, now);
+    }
+}
+
+static void response_headers_done(struct chim_http_conn *c, uint64_t now, chim_http_cb cb,
+                                  void *ctx)
+{
+    struct chim__http_stream *s = &c->resp;
+    unsigned st = s->status;
+    uint8_t rf = head_flags(c);
+    c->resp_status = (uint16_t)st;
+    if (s->flags & HS_HIT)
+        c->cache = 1;
+    else if (s->flags & HS_MISS)
+        c->cache = 2;
+    if (st == 101 || ((rf & P_CONNECT) && st >= 200 && st < 300)) {
+        response_done(c, now, CHIM_HTTP_X_UPGRADE, cb, ctx);
+        c->state = CHIM_HTTP_ST_PASSTHROUGH;
+    } else if (st < 200) {
+        c->resp_flags &= (uint8_t)~RF_FIRST; /* interim: the final response follows */
+        c->resp_status = 0;
+        s->st = S_IDLE;
+    } else if ((rf & P_HEAD) || st == 204 || st == 304) {
+        response_done(c, now, 0, cb, ctx);
+    } else if (s->flags & HS_HAVE_TE) {
+        s->st = (s->flags & HS_CHUNKED) ? S_CSIZE : S_EOF;
+        s->remain = 0;
+        s->pos = 0;
+    } else if (s->flags & HS_HAVE_CL) {
+        s->st = S_BODY;
+        s->remain = s->clen;
+        if (s->clen == 0)
+            response_done(c, now, 0, cb, ctx);
+    } else {
+        s->st = S_EOF;
+    }
+}
+
+static void message_done(struct chim_http_conn *c, struct chim__http_stream *s, uint64_t now,
+                         chim_http_cb cb, void *ctx)
+{
+    if (s == &c->req)
+        request_done(c, now);
+    else
+        response_done(c, now, 0, cb, ctx);
+}
+
+static void headers_done(struct chim_http_conn *c, struct chim__http_stream *s, uint64_t now,
+                         chim_http_cb cb, void *ctx)
+{
+    if (s->flags & HS_TRAILER)
+        message_done(c, s, now, cb, ctx);
+    else if (s == &c->req)
+        request_headers_done(c, now);
+    else
+        response_headers_done(c, now, cb, ctx);
+}
+
+/* A line of kind k ended (at its LF). */
+static void line_end(struct chim_http_conn *c, struct chim__http_stream *s, int k, uint64_t now,
+                     chim_http_cb cb, void *ctx)
+{
+    switch (k) {
+    case L_REQLINE:
+    case L_STATUS:
+        s->st = S_HSTART;
+        break;
+    case L_HEMPTY:
+        headers_done(c, s, now, cb, ctx);
+        break;
+    case L_HEADER:
+        if (header_end(c, s) < 0) {
+            fail(c);
+            return;
+        }
+        s->st = S_HSTART;
+        break;
+    case L_CSIZE:
+        if (s->remain == 0) {
+            s->flags |= HS_TRAILER;
+            s->st = S_HSTART;
+        } else {
+            s->st = S_CDATA;
+        }
+        break;
+    case L_CDEND:
+        s->st = S_CSIZE;
+        s->remain = 0;
+        s->pos = 0;
+        break;
+    }
+}
+
+static void begin_message(struct chim_http_conn *c, struct chim__http_stream *s, uint64_t now)
+{
+    uint16_t keep = s->flags & (HS_CUR_FULL | HS_CUR_SKEL);
+    s->flags = keep;
+    s->hbytes = 0;
+    s->remain = 0;
+    s->pos = 0;
+    s->status = 0;
+    if (s == &c->req) {
+        begin_request(c, now);
+        s->st = S_METHOD;
+    } else {
+        if (!(c->resp_flags & RF_FIRST)) {
+            c->t_resp_first = now;
+            c->resp_flags |= RF_FIRST;
+        }
+        s->st = S_SVER;
+    }
+}
+
+/* ---- per-byte steps ----------------------------------------------------- */
+
+static uint8_t method_code(uint64_t packed, unsigned len)
+{
+    for (unsigned m = 1; m < sizeof methods / sizeof methods[0]; m++) {
+        const char *n = methods[m];
+        size_t l = strlen(n);
+        if (l != len)
+            continue;
+        uint64_t v = 0;
+        for (size_t i = 0; i < l; i++)
+            v |= (uint64_t)(unsigned char)n[i] << (8 * i);
+        if (v == packed)
+            return (uint8_t)m;
+    }
+    return M_OTHER;
+}
+
+static int step_method(struct chim_http_conn *c, struct chim__http_stream *s, unsigned char ch)
+{
+    if (ch == ' ') {
+        if (s->pos == 0)
+            return -1;
+        set_method(c, s->pos <= 8 ? method_code(s->remain, s->pos) : M_OTHER);
+        s->st = S_TARGET0;
+        s->pos = 0;
+        return 0;
+    }
+    if (!is_tchar(ch) || s->pos >= 32)
+        return -1;
+    if (s->pos < 8)
+        s->remain |= (uint64_t)ch << (8 * s->pos);
+    s->pos++;
+    return 0;
+}
+
+static int step_target(struct chim_http_conn *c, struct chim__http_stream *s, unsigned char ch)
+{
+    if (ch <= ' ' || ch == 0x7f) {
+        if (ch != ' ' || s->st == S_TARGET0)
+            return -1;
+        s->st = S_VER;
+        s->pos = 0;
+        return 0;
+    }
+    switch (s->st) {
+    case S_TARGET0:
+        if (ch == '/' || ch == '*' || (c->req.flags & HS_CUR_FULL && tail(c)->flags & P_CONNECT)) {
+            s->st = S_TARGET;
+            path_put(c, (char)ch);
+        } else {
+            s->st = S_ABS;
+            s->pos = 0;
+        }
+        return 0;
+    case S_ABS: /* scheme://authority/path: the path starts at the third '/' */
+        if (ch == '/' && ++s->pos == 3) {
+            s->st = S_TARGET;
+            path_put(c, '/');
+        }
+        return 0;
+    case S_TARGET:
+        if (ch == '?' || ch == '#')
+            s->st = S_TSKIP;
+        else
+            path_put(c, (char)ch);
+        return 0;
+    default: /* S_TSKIP */
+        return 0;
+    }
+}
+
+/* "HTTP/1.x": pos walks the literal; returns 1 when the version is complete. */
+static int version_char(struct chim__http_stream *s, unsigned char ch)
+{
+    static const char lit[] = "HTTP/1.";
+    if (s->pos < 7) {
+        if (ch != (unsigned char)lit[s->pos])
+            return -1;
+        s->pos++;
+        return 0;
+    }
+    if (s->pos == 7) {
+        if (ch < '0' || ch > '9')
+            return -1;
+        s->pos++;
+        return 1;
+    }
+    return -1;
+}
+
+/* CR or LF ending a line of kind k: returns 1 if ch was one. */
+static int eol(struct chim_http_conn *c, struct chim__http_stream *s, unsigned char ch, int k,
+               uint64_t now, chim_http_cb cb, void *ctx)
+{
+    if (ch == '\r') {
+        s->next = (uint8_t)k;
+        s->st = S_LF;
+        return 1;
+    }
+    if (ch == '\n') {
+        line_end(c, s, k, now, cb, ctx);
+        return 1;
+    }
+    return 0;
+}
+
+static int step_status(struct chim_http_conn *c, struct chim__http_stream *s, unsigned char ch,
+                       uint64_t now, chim_http_cb cb, void *ctx)
+{
+    if (s->st == S_SVER) {
+        if (s->pos == 8) {
+            if (ch != ' ')
+                return -1;
+            s->st = S_STATUS;
+            s->pos = 0;
+            return 0;
+        }
+        return version_char(s, ch) < 0 ? -1 : 0;
+    }
+    if (s->st == S_STATUS) {
+        if (s->pos < 3) {
+            if (ch < '0' || ch > '9' || (s->pos == 0 && ch == '0'))
+                return -1;
+            s->status = (uint16_t)(s->status * 10 + (ch - '0'));
+            s->pos++;
+            return 0;
+        }
+        if (ch == ' ') {
+            s->st = S_REASON;
+            return 0;
+        }
+        return eol(c, s, ch, L_STATUS, now, cb, ctx) ? 0 : -1;
+    }
+    eol(c, s, ch, L_STATUS, now, cb, ctx); /* S_REASON: anything but CR/LF */
+    return 0;
+}
+
+static int step_header(struct chim_http_conn *c, struct chim__http_stream *s, unsigned char ch,
+                       uint64_t now, chim_http_cb cb, void *ctx)
+{
+    switch (s->st) {
+    case S_HSTART:
+        if (eol(c, s, ch, L_HEMPTY, now, cb, ctx))
+            return 0;
+        if (!is_tchar(ch))
+            return -1;
+        s->st = S_HNAME;
+        s->pos = 0;
+        s->cand = 0x1f;
+        header_name_char(s, lc(ch));
+        return 0;
+    case S_HNAME:
+        if (ch == ':') {
+            header_name_end(c, s);
+            s->st = S_HVALUE;
+            return 0;
+        }
+        if (!is_tchar(ch))
+            return -1;
+        header_name_char(s, lc(ch));
+        return 0;
+    default: /* S_HVALUE */
+        if (eol(c, s, ch, L_HEADER, now, cb, ctx))
+            return 0;
+        return value_char(c, s, ch);
+    }
+}
+
+static int step_chunk(struct chim_http_conn *c, struct chim__http_stream *s, unsigned char ch,
+                      uint64_t now, chim_http_cb cb, void *ctx)
+{
+    if (s->st == S_CDEND)
+        return eol(c, s, ch, L_CDEND, now, cb, ctx) ? 0 : -1;
+    if (s->st == S_CEXT) {
+        eol(c, s, ch, L_CSIZE, now, cb, ctx);
+        return 0;
+    }
+    int d = (ch >= '0' && ch <= '9')   ? ch - '0'
+            : (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10
+            : (ch >= 'A' && ch <= 'F') ? ch - 'A' + 10
+                                       : -1;
+    if (d >= 0) {
+        if (s->pos >= 15)
+            return -1;
+        s->remain = s->remain * 16 + (uint64_t)d;
+        s->pos++;
+        return 0;
+    }
+    if (s->pos == 0)
+        return -1;
+    if (ch == ';' || is_ws(ch)) {
+        s->st = S_CEXT;
+        return 0;
+    }
+    return eol(c, s, ch, L_CSIZE, now, cb, ctx) ? 0 : -1;
+}
+
+/* One byte of a line-based state. Returns -1 on a framing error. */
+static int step_byte(struct chim_http_conn *c, struct chim__http_stream *s, unsigned char ch,
+                     uint64_t now, chim_http_cb cb, void *ctx)
+{
+    if (++s->hbytes > HDR_LIMIT)
+        return -1;
+    switch (s->st) {
+    case S_METHOD:
+        return step_method(c, s, ch);
+    case S_TARGET0:
+    case S_TARGET:
+    case S_TSKIP:
+    case S_ABS:
+        return step_target(c, s, ch);
+    case S_VER:
+        if (s->pos == 8)
+            return eol(c, s, ch, L_REQLINE, now, cb, ctx) ? 0 : -1;
+        return version_char(s, ch) < 0 ? -1 : 0;
+    case S_SVER:
+    case S_STATUS:
+    case S_REASON:
+        return step_status(c, s, ch, now, cb, ctx);
+    case S_HSTART:
+    case S_HNAME:
+    case S_HVALUE:
+        return step_header(c, s, ch, now, cb, ctx);
+    case S_LF:
+        if (ch != '\n')
+            return -1;
+        line_end(c, s, s->next, now, cb, ctx);
+        return 0;
+    default:
+        return step_chunk(c, s, ch, now, cb, ctx);
+    }
+}
+
+/* Bulk body states: consume up to n bytes (counted first, as the message may
+ * complete and be reported here), returns how many. */
+static size_t step_bulk(struct chim_http_conn *c, struct chim__http_stream *s, int is_req, size_t n,
+                        uint64_t now, chim_http_cb cb, void *ctx)
+{
+    if (s->st != S_EOF && n > s->remain)
+        n = (size_t)s->remain;
+    add_bytes(c, is_req, n);
+    if (s->st == S_EOF) {
+        c->t_resp_last = now;
+        return n;
+    }
+    s->remain -= n;
+    if (s->remain == 0) {
+        if (s->st == S_CDATA)
+            s->st = S_CDEND;
+        else
+            message_done(c, s, now, cb, ctx);
+    }
+    return n;
+}
+
+void chim_http_feed(struct chim_http_conn *c, int dir, const char *buf, size_t len, uint64_t now_ns,
+                    chim_http_cb cb, void *ctx)
+{
+    int is_req = (dir == CHIM_DIR_IN) == (c->role == CHIM_HTTP_SERVER);
+    struct chim__http_stream *s = is_req ? &c->req : &c->resp;
+    const unsigned char *p = (const unsigned char *)buf;
+    size_t i = 0;
+    while (i < len && c->state == CHIM_HTTP_ST_ACTIVE) {
+        if (s->st == S_IDLE) {
+            if (p[i] == '\r' || p[i] == '\n') {
+                i++; /* blank lines between messages are tolerated, not counted */
+                continue;
+            }
+            begin_message(c, s, now_ns);
+            if (c->state != CHIM_HTTP_ST_ACTIVE)
+                break;
+        }
+        if (s->st >= S_BODY) {
+            i += step_bulk(c, s, is_req, len - i, now_ns, cb, ctx);
+            continue;
+        }
+        add_bytes(c, is_req, 1);
+        if (step_byte(c, s, p[i], now_ns, cb, ctx) < 0) {
+            fail(c);
+            break;
+        }
+        i++;
+    }
+}
+
+void chim_http_close(struct chim_http_conn *c, uint64_t now_ns, chim_http_cb cb, void *ctx)
+{
+    if (c->state == CHIM_HTTP_ST_ACTIVE) {
+        if (c->resp.st == S_EOF)
+            response_done(c, c->t_resp_last, CHIM_HTTP_X_CLOSE_DELIM, cb, ctx);
+        else if (c->resp.st != S_IDLE || (c->resp_flags & RF_FIRST))
+            c->truncated++;
+        c->unanswered += c->count + c->skel;
+    }
+    c->count = c->skel = 0;
+    c->state = CHIM_HTTP_ST_CLOSED;
+}
+
+void chim_http_init(struct chim_http_conn *c, int role)
+{
+    memset(c, 0, sizeof *c);
+    c->role = role == CHIM_HTTP_CLIENT ? CHIM_HTTP_CLIENT : CHIM_HTTP_SERVER;
+}
+
+_Static_assert(sizeof(struct chim_http_conn) <= 512, "HTTP connection state must stay small");
