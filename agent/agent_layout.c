@@ -5,6 +5,7 @@
  * the header's section directory. Keep this the only list.
  */
 #include "agent.h"
+#include "net_track.h"
 
 uint32_t chim__extra_sections(struct chim_section *rows, uint32_t room)
 {
@@ -12,6 +13,6 @@ uint32_t chim__extra_sections(struct chim_section *rows, uint32_t room)
     (void)rows;
     (void)room;
     /* Leak tracking (sample/full modes) adds its rows here. */
-    /* Request capture adds its rows here. */
+    n += chim__net_sections(rows + n, room - n); /* request capture */
     return n;
 }

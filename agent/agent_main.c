@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "net_track.h"
 
 struct chim_settings chim__cfg;
 CHIM_TLS struct chim_tls chim__tls;
@@ -88,6 +89,7 @@ static void fork_child(void)
     chim__tls.slot = NULL;
     chim__seg_detach();
     chim__tls.in_agent = 1;
+    chim__net_fork_child();
     chim__seg_create(CHIM_FLAG_FORKED_CHILD, live);
     chim__tls.in_agent = 0;
     errno = saved;
@@ -104,6 +106,7 @@ __attribute__((constructor(101))) static void chim_agent_init(void)
     chim__resolve_next();
     resolve_exits();
     if (!chim__cfg.disabled) {
+        chim__net_init(); /* before the segment: it adds sections */
         have_key = pthread_key_create(&exit_key, thread_exit) == 0;
         pthread_atfork(fork_prepare, fork_parent, fork_child);
         chim__seg_create(0, 0);

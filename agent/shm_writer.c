@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "net_conn.h"
 
 struct chim_shm_header *chim__seg;
 static size_t seg_size;
@@ -351,6 +352,7 @@ void chim__seg_mark_exited(void)
     if (!chim__seg)
         return;
     chim__seg_sample_rss();
+    chim__net_final_tick();
     seq_begin();
     read_cmdline(chim__seg);
     chim__seg->end_time_ns = chim__now_ns(CLOCK_REALTIME);

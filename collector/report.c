@@ -93,6 +93,7 @@ static cJSON *process_json(const struct chim_seg *s)
     if (s->torn)
         cJSON_AddBoolToObject(p, "torn", 1);
     cJSON_AddItemToObject(p, "memory", memory_json(&s->mem));
+    chim__report_net(p, &s, 1);
     return p;
 }
 
@@ -109,14 +110,20 @@ cJSON *chim_report_build(const struct chim_seg_set *set, const char *dir, long p
     cJSON_AddStringToObject(r, "dir", dir ? dir : chim_default_dir());
     cJSON *procs = cJSON_AddArrayToObject(r, "processes");
     struct chim_mem_summary total = {0};
+    const struct chim_seg **kept = calloc(set->n ? set->n : 1, sizeof *kept);
+    size_t nkept = 0;
     for (size_t i = 0; i < set->n; i++) {
         const struct chim_seg *s = &set->segs[i];
         if (pid > 0 && s->hdr->pid != (uint32_t)pid)
             continue;
         cJSON_AddItemToArray(procs, process_json(s));
         mem_add(&total, &s->mem);
+        if (kept)
+            kept[nkept++] = s;
     }
     cJSON_AddItemToObject(r, "memory", memory_json(&total));
+    chim__report_net(r, kept, nkept);
+    free(kept);
     cJSON_AddNumberToObject(r, "skipped_segments", (double)set->skipped);
     return r;
 }

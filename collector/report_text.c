@@ -78,6 +78,78 @@ static void print_memory(const cJSON *m, FILE *out)
         fprintf(out, "  failed allocations %12.0f\n", num(m, "failed"));
 }
 
+static const cJSON *obj(const cJSON *o, const char *k)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, k);
+}
+
+static void print_routes(const cJSON *h, FILE *out)
+{
+    fprintf(out,
+            "\nHTTP server: %.0f requests, %.0f errors (%.2f%%), %.1f rps over %.1f s, "
+            "p95 %.2f ms\n",
+            num(h, "requests"), num(h, "errors"), 100.0 * num(h, "error_rate"), num(h, "rps"),
+            num(h, "duration_s"), num(h, "p95_ms"));
+    fprintf(out, "  %-7s %-34s %8s %6s %9s %9s %9s %9s %9s %10s\n", "METHOD", "ROUTE", "COUNT",
+            "ERR", "P50 ms", "P90 ms", "P95 ms", "P99 ms", "MAX ms", "ALLOC/REQ");
+    const cJSON *r;
+    cJSON_ArrayForEach(r, obj(h, "routes"))
+    {
+        char alloc[32] = "-";
+        if (cJSON_IsNumber(obj(r, "bytes_per_request")))
+            chim_fmt_bytes(num(r, "bytes_per_request"), alloc, sizeof alloc);
+        fprintf(out, "  %-7s %-34.34s %8.0f %6.0f %9.2f %9.2f %9.2f %9.2f %9.2f %10s\n",
+                str(r, "method"), str(r, "route"), num(r, "count"), num(r, "errors"),
+                num(r, "p50_ms"), num(r, "p90_ms"), num(r, "p95_ms"), num(r, "p99_ms"),
+                num(r, "max_ms"), alloc);
+        const cJSON *c = obj(r, "cache");
+        if (c)
+            fprintf(out, "  %-7s   cache: %.0f hits (p95 %.2f ms), %.0f misses (p95 %.2f ms)\n", "",
+                    num(c, "hits"), num(c, "hit_p95_ms"), num(c, "misses"), num(c, "miss_p95_ms"));
+    }
+}
+
+static void print_upstreams(const cJSON *ups, FILE *out)
+{
+    if (cJSON_GetArraySize(ups) == 0)
+        return;
+    fprintf(out, "\nUpstream calls\n  %-24s %-10s %-20s %8s %6s %9s %9s %9s %7s %7s\n", "PEER",
+            "PROTOCOL", "HOST", "COUNT", "ERR", "P50 ms", "P95 ms", "P99 ms", "HITS", "MISSES");
+    const cJSON *u;
+    cJSON_ArrayForEach(u, ups)
+    {
+        fprintf(out, "  %-24.24s %-10s %-20.20s %8.0f %6.0f %9.2f %9.2f %9.2f %7.0f %7.0f\n",
+                str(u, "peer"), str(u, "protocol"), str(u, "host"), num(u, "count"),
+                num(u, "errors"), num(u, "p50_ms"), num(u, "p95_ms"), num(u, "p99_ms"),
+                num(u, "hits"), num(u, "misses"));
+    }
+}
+
+static void print_net(const cJSON *r, FILE *out)
+{
+    const cJSON *h = obj(r, "http_server");
+    if (!h)
+        return;
+    if (num(h, "requests") > 0)
+        print_routes(h, out);
+    print_upstreams(obj(r, "upstreams"), out);
+    const cJSON *c = obj(r, "cache"), *n = obj(r, "network"), *res = obj(r, "resources");
+    if (c && num(c, "hits") + num(c, "misses") > 0)
+        fprintf(out, "\nCache: %.0f hits, %.0f misses, hit ratio %.1f%% (%s)\n", num(c, "hits"),
+                num(c, "misses"), 100.0 * num(c, "hit_ratio"), str(c, "source"));
+    char in[32], outb[32];
+    if (n)
+        fprintf(out, "Network: %s in, %s out; CPU %.2f s\n",
+                chim_fmt_bytes(num(n, "bytes_in"), in, sizeof in),
+                chim_fmt_bytes(num(n, "bytes_out"), outb, sizeof outb), num(res, "cpu_seconds"));
+    const cJSON *b, *spots = n ? obj(n, "blind_spots") : NULL;
+    cJSON_ArrayForEach(b, spots)
+    {
+        if (cJSON_IsString(b))
+            fprintf(out, "Blind spot: %s\n", b->valuestring);
+    }
+}
+
 void chim_report_print_text(const cJSON *r, FILE *out)
 {
     const cJSON *procs = cJSON_GetObjectItemCaseSensitive(r, "processes");
@@ -90,4 +162,5 @@ void chim_report_print_text(const cJSON *r, FILE *out)
     }
     print_processes(procs, out);
     print_memory(cJSON_GetObjectItemCaseSensitive(r, "memory"), out);
+    print_net(r, out);
 }

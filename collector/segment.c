@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chim/shm_net.h"
 #include "segment.h"
 
 #define ERR(...) (snprintf(err, errlen, __VA_ARGS__), -EINVAL)
@@ -31,6 +32,22 @@ const char *chim_seg_state_name(enum chim_seg_state s)
     return (unsigned)s < 4 ? names[s] : "unknown";
 }
 
+/* Element size of a known section kind (0: not checked here). */
+static size_t expected_elem(uint32_t kind)
+{
+    switch (kind) {
+    case CHIM_SEC_NET:
+        return sizeof(struct chim_net_stats);
+    case CHIM_SEC_ROUTES:
+    case CHIM_SEC_PEERS:
+        return sizeof(struct chim_net_entry);
+    case CHIM_SEC_SERIES:
+        return sizeof(struct chim_series_point);
+    default:
+        return 0;
+    }
+}
+
 static int check_section(const struct chim_section *s, size_t size, char *err, size_t errlen)
 {
     uint64_t bytes;
@@ -44,6 +61,9 @@ static int check_section(const struct chim_section *s, size_t size, char *err, s
         (s->elem_size != sizeof(struct chim_thread_slot) || s->count < 1))
         return ERR("thread section has element size %u, expected %zu", s->elem_size,
                    sizeof(struct chim_thread_slot));
+    size_t want = expected_elem(s->kind);
+    if (want && s->elem_size != want)
+        return ERR("section %u has element size %u, expected %zu", s->kind, s->elem_size, want);
     return 0;
 }
 

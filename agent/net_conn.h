@@ -1,0 +1,86 @@
+/*
+ * net_conn.h - the request tracker's internal types: descriptor entries,
+ * connection states (one protocol parser each), entry keys and settings.
+ */
+#ifndef CHIM_NET_CONN_H
+#define CHIM_NET_CONN_H
+
+#include <sys/socket.h>
+
+#include "agent.h"
+#include "net_track.h"
+#include "proto_http.h"
+#if __has_include("proto_resp.h") && __has_include("proto_memcache.h")
+#define CHIM_HAVE_KV 1
+#include "proto_memcache.h"
+#include "proto_resp.h"
+#endif
+
+/* fd table entry: 8 bytes. */
+struct chim_fdent {
+    uint8_t kind; /* enum chim_fd_kind */
+    uint8_t reserved[3];
+    uint32_t conn; /* connection id (pool index + 1), 0 none */
+};
+
+/* Protocol of a connection, decided from its first bytes. */
+enum { CONN_UNDECIDED = 0, CONN_HTTP, CONN_REDIS, CONN_MEMCACHED, CONN_TURNS, CONN_OPAQUE };
+
+struct chim_conn {
+    uint32_t next_free; /* pool free list */
+    uint32_t lock;      /* try-lock */
+    uint8_t kind;       /* CHIM_FD_IN / CHIM_FD_OUT */
+    uint8_t proto;      /* CONN_* */
+    uint8_t turn_dir;   /* CONN_TURNS: direction of the current burst */
+    uint8_t reserved;
+    uint32_t alloc_tid;  /* inbound: thread that read the request */
+    uint64_t alloc_mark; /* inbound: that thread's bytes_allocated then */
+    uint64_t turn_first; /* CONN_TURNS: first byte of the request burst */
+    uint64_t turn_resp_last;
+    char peer[CHIM_PEER_MAX];
+    union {
+        struct chim_http_conn http;
+#ifdef CHIM_HAVE_KV
+        struct chim_resp_conn resp;
+        struct chim_mc_conn mc;
+#endif
+    } p;
+};
+
+/* Key of a route or peer entry (see shm_net.h). */
+struct chim_net_key {
+    const char *method, *name, *host;
+    uint16_t status_class;
+    uint8_t cache, proto;
+};
+
+#define CHIM_ROUTE_TEMPLATES_MAX 32
+
+/* Settings read once at load (CHIM_NET, CHIM_ROUTES, CHIM_MAX_ROUTES, ...). */
+struct chim_net_cfg {
+    uint32_t route_entries; /* section size */
+    uint32_t max_routes;    /* distinct route templates before {other} */
+    uint32_t max_conns;     /* connection pool */
+    char routes_spec[1024]; /* CHIM_ROUTES, parsed by route.c */
+};
+
+extern struct chim_net_cfg chim__net_cfg;
+
+/* net_fdtab.c */
+struct chim_fdent *chim__fdent(int fd, int create);
+int chim__conn_pool_init(uint32_t n);
+struct chim_conn *chim__conn_get(uint32_t id);
+uint32_t chim__conn_alloc(void);
+void chim__conn_free(uint32_t id);
+int chim__conn_trylock(struct chim_conn *c);
+void chim__conn_unlock(struct chim_conn *c);
+void chim__conn_pool_after_fork(void);
+int chim__classify(int fd, struct sockaddr_storage *peer);
+
+/* net_tables.c */
+struct chim_net_stats *chim__net_stats(void);
+struct chim_net_entry *chim__net_entry(uint32_t kind, const struct chim_net_key *k);
+void chim__net_count(uint64_t *field, uint64_t v);
+void chim__net_final_tick(void);
+
+#endif

@@ -1,0 +1,331 @@
+/*
+ * net_hooks.c - the interposed socket and descriptor calls.
+ *
+ * Each hook calls the real function first, then (only if bytes moved or a
+ * descriptor changed) tells the tracker (net_track.c) what happened, with
+ * errno saved and restored around it: the host sees exactly the result and
+ * errno the real call gave. Descriptors that are not TCP sockets cost one
+ * table lookup in the tracker.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "net_track.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+struct real_fns {
+    int (*accept)(int, struct sockaddr *, socklen_t *);
+    int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+    int (*connect)(int, const struct sockaddr *, socklen_t);
+    ssize_t (*read)(int, void *, size_t);
+    ssize_t (*read_chk)(int, void *, size_t, size_t);
+    ssize_t (*readv)(int, const struct iovec *, int);
+    ssize_t (*recv)(int, void *, size_t, int);
+    ssize_t (*recv_chk)(int, void *, size_t, size_t, int);
+    ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+    ssize_t (*recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
+    ssize_t (*recvmsg)(int, struct msghdr *, int);
+    int (*recvmmsg)(int, struct mmsghdr *, unsigned, int, struct timespec *);
+    ssize_t (*write)(int, const void *, size_t);
+    ssize_t (*writev)(int, const struct iovec *, int);
+    ssize_t (*send)(int, const void *, size_t, int);
+    ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+    ssize_t (*sendmsg)(int, const struct msghdr *, int);
+    int (*sendmmsg)(int, struct mmsghdr *, unsigned, int);
+    ssize_t (*sendfile)(int, int, off_t *, size_t);
+    ssize_t (*splice)(int, loff_t *, int, loff_t *, size_t, unsigned);
+    int (*close)(int);
+    int (*shutdown)(int, int);
+    int (*dup)(int);
+    int (*dup2)(int, int);
+    int (*dup3)(int, int, int);
+    int (*close_range)(unsigned, unsigned, int);
+    long (*syscall)(long, ...);
+};
+
+static struct real_fns real;
+
+/* Resolves one real function on first use (a call can come before the
+ * constructor); dlsym may allocate, which the malloc hooks serve. */
+#define REAL(name, sym)                                                                            \
+    (CHIM_LIKELY(real.name != NULL) ? real.name                                                    \
+                                    : (*(void **)&real.name = dlsym(RTLD_NEXT, sym), real.name))
+
+#define TRACKING() CHIM_LIKELY(chim__net_on)
+
+/* Runs a tracker call with the host's errno preserved. */
+#define NOTE(call)                                                                                 \
+    do {                                                                                           \
+        int saved_ = errno;                                                                        \
+        call;                                                                                      \
+        errno = saved_;                                                                            \
+    } while (0)
+
+static void note_in(int fd, const void *buf, ssize_t r)
+{
+    if (r > 0) {
+        struct iovec v = {(void *)buf, (size_t)r};
+        NOTE(chim__net_io(fd, CHIM_NET_IN, &v, 1, (size_t)r));
+    } else if (r == 0) {
+        NOTE(chim__net_eof(fd));
+    }
+}
+
+static void note_out(int fd, const void *buf, ssize_t r)
+{
+    if (r > 0) {
+        struct iovec v = {(void *)buf, (size_t)r};
+        NOTE(chim__net_io(fd, CHIM_NET_OUT, &v, 1, (size_t)r));
+    }
+}
+
+/* ---- descriptors -------------------------------------------------------- */
+
+EXPORT int accept(int s, struct sockaddr *a, socklen_t *l)
+{
+    int fd = REAL(accept, "accept")(s, a, l);
+    if (fd >= 0 && TRACKING())
+        NOTE(chim__net_opened(fd, CHIM_FD_IN, NULL));
+    return fd;
+}
+
+EXPORT int accept4(int s, struct sockaddr *a, socklen_t *l, int flags)
+{
+    int fd = REAL(accept4, "accept4")(s, a, l, flags);
+    if (fd >= 0 && TRACKING())
+        NOTE(chim__net_opened(fd, CHIM_FD_IN, NULL));
+    return fd;
+}
+
+EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l)
+{
+    int rc = REAL(connect, "connect")(fd, a, l);
+    if ((rc == 0 || errno == EINPROGRESS) && TRACKING())
+        NOTE(chim__net_opened(fd, CHIM_FD_OUT, a));
+    return rc;
+}
+
+EXPORT int close(int fd)
+{
+    if (TRACKING())
+        NOTE(chim__net_closing(fd)); /* before: the number may be reused at once */
+    return REAL(close, "close")(fd);
+}
+
+EXPORT int shutdown(int fd, int how)
+{
+    int rc = REAL(shutdown, "shutdown")(fd, how);
+    if (rc == 0 && TRACKING() && how != SHUT_WR)
+        NOTE(chim__net_eof(fd));
+    return rc;
+}
+
+EXPORT int dup(int fd)
+{
+    int n = REAL(dup, "dup")(fd);
+    if (n >= 0 && TRACKING())
+        NOTE(chim__net_reset(n));
+    return n;
+}
+
+EXPORT int dup2(int fd, int n)
+{
+    if (TRACKING() && fd != n)
+        NOTE(chim__net_closing(n));
+    return REAL(dup2, "dup2")(fd, n);
+}
+
+EXPORT int dup3(int fd, int n, int flags)
+{
+    if (TRACKING() && fd != n)
+        NOTE(chim__net_closing(n));
+    return REAL(dup3, "dup3")(fd, n, flags);
+}
+
+EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+    if (TRACKING() && !(flags & 4 /* CLOSE_RANGE_CLOEXEC */))
+        NOTE(chim__net_close_range(first, last));
+    if (!REAL(close_range, "close_range")) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return real.close_range(first, last, flags);
+}
+
+/* ---- bytes in ------------------------------------------------------------ */
+
+EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+    ssize_t r = REAL(read, "read")(fd, buf, n);
+    if (TRACKING())
+        note_in(fd, buf, r);
+    return r;
+}
+
+EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+    ssize_t r = REAL(read_chk, "__read_chk")(fd, buf, n, buflen);
+    if (TRACKING())
+        note_in(fd, buf, r);
+    return r;
+}
+
+EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    ssize_t r = REAL(recv, "recv")(fd, buf, n, flags);
+    if (TRACKING() && !(flags & MSG_PEEK))
+        note_in(fd, buf, r);
+    return r;
+}
+
+EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+    ssize_t r = REAL(recv_chk, "__recv_chk")(fd, buf, n, buflen, flags);
+    if (TRACKING() && !(flags & MSG_PEEK))
+        note_in(fd, buf, r);
+    return r;
+}
+
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *a, socklen_t *l)
+{
+    ssize_t r = REAL(recvfrom, "recvfrom")(fd, buf, n, flags, a, l);
+    if (TRACKING() && !(flags & MSG_PEEK))
+        note_in(fd, buf, r);
+    return r;
+}
+
+EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+                              struct sockaddr *a, socklen_t *l)
+{
+    ssize_t r = REAL(recvfrom_chk, "__recvfrom_chk")(fd, buf, n, buflen, flags, a, l);
+    if (TRACKING() && !(flags & MSG_PEEK))
+        note_in(fd, buf, r);
+    return r;
+}
+
+EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+    ssize_t r = REAL(readv, "readv")(fd, iov, cnt);
+    if (TRACKING() && r > 0)
+        NOTE(chim__net_io(fd, CHIM_NET_IN, iov, cnt, (size_t)r));
+    else if (TRACKING() && r == 0)
+        NOTE(chim__net_eof(fd));
+    return r;
+}
+
+EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
+{
+    ssize_t r = REAL(recvmsg, "recvmsg")(fd, m, flags);
+    if (TRACKING() && r > 0 && !(flags & MSG_PEEK))
+        NOTE(chim__net_io(fd, CHIM_NET_IN, m->msg_iov, (int)m->msg_iovlen, (size_t)r));
+    else if (TRACKING() && r == 0)
+        NOTE(chim__net_eof(fd));
+    return r;
+}
+
+EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct timespec *t)
+{
+    int r = REAL(recvmmsg, "recvmmsg")(fd, v, n, flags, t);
+    for (int i = 0; TRACKING() && i < r && !(flags & MSG_PEEK); i++)
+        NOTE(chim__net_io(fd, CHIM_NET_IN, v[i].msg_hdr.msg_iov, (int)v[i].msg_hdr.msg_iovlen,
+                          v[i].msg_len));
+    return r;
+}
+
+/* ---- bytes out ----------------------------------------------------------- */
+
+EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+    ssize_t r = REAL(write, "write")(fd, buf, n);
+    if (TRACKING())
+        note_out(fd, buf, r);
+    return r;
+}
+
+EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+    ssize_t r = REAL(send, "send")(fd, buf, n, flags);
+    if (TRACKING())
+        note_out(fd, buf, r);
+    return r;
+}
+
+EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *a,
+                      socklen_t l)
+{
+    ssize_t r = REAL(sendto, "sendto")(fd, buf, n, flags, a, l);
+    if (TRACKING())
+        note_out(fd, buf, r);
+    return r;
+}
+
+EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+    ssize_t r = REAL(writev, "writev")(fd, iov, cnt);
+    if (TRACKING() && r > 0)
+        NOTE(chim__net_io(fd, CHIM_NET_OUT, iov, cnt, (size_t)r));
+    return r;
+}
+
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
+{
+    ssize_t r = REAL(sendmsg, "sendmsg")(fd, m, flags);
+    if (TRACKING() && r > 0)
+        NOTE(chim__net_io(fd, CHIM_NET_OUT, m->msg_iov, (int)m->msg_iovlen, (size_t)r));
+    return r;
+}
+
+EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
+{
+    int r = REAL(sendmmsg, "sendmmsg")(fd, v, n, flags);
+    for (int i = 0; TRACKING() && i < r; i++)
+        NOTE(chim__net_io(fd, CHIM_NET_OUT, v[i].msg_hdr.msg_iov, (int)v[i].msg_hdr.msg_iovlen,
+                          v[i].msg_len));
+    return r;
+}
+
+/* sendfile and splice move bytes the agent never sees: the tracker counts
+ * them as opaque body bytes (framing stays exact for length-framed bodies). */
+EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
+{
+    ssize_t r = REAL(sendfile, "sendfile")(out, in, off, n);
+    if (TRACKING() && r > 0)
+        NOTE(chim__net_opaque(out, CHIM_NET_OUT, (size_t)r));
+    return r;
+}
+
+EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t n)
+{
+    return sendfile(out, in, off, n);
+}
+
+EXPORT ssize_t splice(int in, loff_t *oin, int out, loff_t *oout, size_t n, unsigned flags)
+{
+    ssize_t r = REAL(splice, "splice")(in, oin, out, oout, n, flags);
+    if (TRACKING() && r > 0) {
+        NOTE(chim__net_opaque(in, CHIM_NET_IN, (size_t)r));
+        NOTE(chim__net_opaque(out, CHIM_NET_OUT, (size_t)r));
+    }
+    return r;
+}
+
+/* io_uring moves bytes past every hook: notice it, so the report can say. */
+EXPORT long syscall(long nr, ...)
+{
+    va_list ap;
+    va_start(ap, nr);
+    long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
+    long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
+    va_end(ap);
+    if (nr == SYS_io_uring_setup && TRACKING())
+        NOTE(chim__net_io_uring());
+    return REAL(syscall, "syscall")(nr, a, b, c, d, e, f);
+}

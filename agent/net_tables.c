@@ -1,0 +1,183 @@
+/*
+ * net_tables.c - the request tracker's sections of the segment: process
+ * counters, the route and peer entry tables, and the per-second series.
+ *
+ * Entries are found by open addressing on a hash of their key; a new key
+ * claims a FREE entry with one CAS, writes the key and publishes it READY.
+ * A thread that meets a CLAIMED entry with its hash does not wait: it keeps
+ * probing (a duplicate entry for the same key can result; the collector
+ * merges entries by key). Updates are relaxed atomic adds.
+ */
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "agent.h"
+#include "net_conn.h"
+
+struct chim_net_stats *chim__net_stats(void)
+{
+    return chim__sec_base[CHIM_SEC_NET];
+}
+
+uint32_t chim__net_sections(struct chim_section *rows, uint32_t room)
+{
+    if (!chim__net_on || room < 4)
+        return 0;
+    rows[0] = (struct chim_section){CHIM_SEC_NET, sizeof(struct chim_net_stats), 0, 1};
+    rows[1] = (struct chim_section){CHIM_SEC_ROUTES, sizeof(struct chim_net_entry), 0,
+                                    chim__net_cfg.route_entries};
+    rows[2] =
+        (struct chim_section){CHIM_SEC_PEERS, sizeof(struct chim_net_entry), 0, CHIM_PEER_ENTRIES};
+    rows[3] = (struct chim_section){CHIM_SEC_SERIES, sizeof(struct chim_series_point), 0,
+                                    CHIM_SERIES_LEN};
+    return 4;
+}
+
+static uint32_t fnv(uint32_t h, const char *s)
+{
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h;
+}
+
+static int same_key(const struct chim_net_entry *e, const struct chim_net_key *k)
+{
+    return e->status_class == k->status_class && e->cache == k->cache && e->proto == k->proto &&
+           !strcmp(e->method, k->method) && !strcmp(e->name, k->name) && !strcmp(e->host, k->host);
+}
+
+static void write_key(struct chim_net_entry *e, const struct chim_net_key *k, uint32_t h)
+{
+    e->hash = h;
+    e->status_class = k->status_class;
+    e->cache = k->cache;
+    e->proto = k->proto;
+    chim__strlcpy(e->method, k->method, sizeof e->method);
+    chim__strlcpy(e->name, k->name, sizeof e->name);
+    chim__strlcpy(e->host, k->host, sizeof e->host);
+}
+
+static uint32_t key_hash(const struct chim_net_key *k)
+{
+    uint32_t h = fnv(2166136261u, k->method);
+    h = fnv(h, k->name);
+    h = fnv(h, k->host);
+    h ^= (uint32_t)k->status_class * 0x9e3779b9u ^ (uint32_t)k->cache << 8 ^ k->proto;
+    return h ? h : 1;
+}
+
+/* Finds or creates the entry for a key in a section; NULL when full. */
+struct chim_net_entry *chim__net_entry(uint32_t kind, const struct chim_net_key *k)
+{
+    struct chim_net_entry *tab = chim__sec_base[kind];
+    uint64_t n = chim__sec_count[kind];
+    if (!tab || !n)
+        return NULL;
+    uint32_t h = key_hash(k);
+    for (uint64_t i = 0; i < n; i++) {
+        struct chim_net_entry *e = &tab[(h + i) % n];
+        uint32_t st = __atomic_load_n(&e->state, __ATOMIC_ACQUIRE);
+        if (st == CHIM_ENTRY_READY && e->hash == h && same_key(e, k))
+            return e;
+        if (st != CHIM_ENTRY_FREE)
+            continue;
+        uint32_t expect = CHIM_ENTRY_FREE;
+        if (__atomic_compare_exchange_n(&e->state, &expect, CHIM_ENTRY_CLAIMED, 0, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED)) {
+            write_key(e, k, h);
+            __atomic_store_n(&e->state, CHIM_ENTRY_READY, __ATOMIC_RELEASE);
+            return e;
+        }
+        if (expect == CHIM_ENTRY_READY && e->hash == h && same_key(e, k))
+            return e;
+    }
+    return NULL;
+}
+
+#define ADD(field, v) __atomic_fetch_add(&(field), (v), __ATOMIC_RELAXED)
+
+void chim__net_count(uint64_t *field, uint64_t v)
+{
+    if (field)
+        ADD(*field, v);
+}
+
+/* ---- time series ---------------------------------------------------------- */
+
+static uint64_t last_sec;
+
+static uint64_t current_rss(void)
+{
+    char buf[128];
+    ssize_t n = chim__read_file("/proc/self/statm", buf, sizeof buf - 1);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    const char *p = buf;
+    while (*p && *p != ' ')
+        p++;
+    uint64_t pages = 0;
+    while (*p == ' ')
+        p++;
+    while (*p >= '0' && *p <= '9')
+        pages = pages * 10 + (uint64_t)(*p++ - '0');
+    return pages * (chim__seg ? chim__seg->page_size : 4096);
+}
+
+static void write_point(uint64_t sec)
+{
+    struct chim_series_point *ring = chim__sec_base[CHIM_SEC_SERIES];
+    struct chim_net_stats *st = chim__net_stats();
+    if (!ring || !st)
+        return;
+    struct chim_series_point p = {0};
+    struct rusage ru;
+    p.t_sec = sec;
+    p.requests = st->requests;
+    p.errors = st->errors;
+    p.bytes_in = st->bytes_in;
+    p.bytes_out = st->bytes_out;
+    p.live_bytes = chim__seg_live();
+    p.rss_bytes = current_rss();
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        p.cpu_user_us = (uint64_t)ru.ru_utime.tv_sec * 1000000 + (uint64_t)ru.ru_utime.tv_usec;
+        p.cpu_sys_us = (uint64_t)ru.ru_stime.tv_sec * 1000000 + (uint64_t)ru.ru_stime.tv_usec;
+    }
+    struct chim_series_point *slot = &ring[sec % CHIM_SERIES_LEN];
+    __atomic_store_n(&slot->t_sec, 0, __ATOMIC_RELEASE); /* invalid while written */
+    slot->requests = p.requests;
+    slot->errors = p.errors;
+    slot->bytes_in = p.bytes_in;
+    slot->bytes_out = p.bytes_out;
+    slot->live_bytes = p.live_bytes;
+    slot->rss_bytes = p.rss_bytes;
+    slot->cpu_user_us = p.cpu_user_us;
+    slot->cpu_sys_us = p.cpu_sys_us;
+    __atomic_store_n(&slot->t_sec, sec, __ATOMIC_RELEASE);
+}
+
+/* At most one point per second, written by whichever thread first notices
+ * the second changed; costs a coarse clock read otherwise. */
+void chim__net_tick(void)
+{
+    struct timespec ts;
+    if (!chim__sec_base[CHIM_SEC_SERIES])
+        return;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    uint64_t sec = (uint64_t)ts.tv_sec, prev = __atomic_load_n(&last_sec, __ATOMIC_RELAXED);
+    if (sec == prev ||
+        !__atomic_compare_exchange_n(&last_sec, &prev, sec, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        return;
+    write_point(sec);
+}
+
+/* The final point, at exit. */
+void chim__net_final_tick(void)
+{
+    struct timespec ts;
+    if (!chim__sec_base[CHIM_SEC_SERIES])
+        return;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    write_point((uint64_t)ts.tv_sec);
+}

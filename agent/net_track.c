@@ -1,0 +1,574 @@
+/*
+ * net_track.c - turns what the socket hooks saw into requests: picks the
+ * protocol of each connection from its first bytes, feeds the parsers
+ * (proto_http.c, proto_resp.c, proto_memcache.c), and records completed
+ * exchanges into the segment's route and peer entries.
+ *
+ * Inbound HTTP exchanges go to (method, route template, status class,
+ * X-Cache state) entries; outbound calls to (peer, protocol) entries. A
+ * connection whose protocol is not recognised is timed as request/response
+ * turns (a write burst, then a read burst) per peer. What cannot be tracked
+ * is counted, never guessed.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "net_conn.h"
+#if __has_include("route.h")
+#include "route.h"
+#else
+/* Until route.c lands: the path itself, query dropped, is the route. */
+struct chim_route_table {
+    int unused;
+};
+static void chim_route_table_parse(struct chim_route_table *t, const char *spec)
+{
+    (void)t;
+    (void)spec;
+}
+static void chim_route_template(const char *p, size_t n, const struct chim_route_table *t,
+                                char *out, size_t len)
+{
+    (void)t;
+    size_t i = 0;
+    for (; i < n && i + 1 < len && p[i] != '?'; i++)
+        out[i] = p[i];
+    out[i] = 0;
+}
+#endif
+
+int chim__net_on;
+struct chim_net_cfg chim__net_cfg;
+static struct chim_route_table routes;
+static uint32_t distinct_routes;
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t real_ns(void)
+{
+    return chim__now_ns(CLOCK_REALTIME);
+}
+
+#define STAT(field, v) chim__net_count(chim__net_stats() ? &chim__net_stats()->field : NULL, (v))
+
+/* ---- peers --------------------------------------------------------------- */
+
+static void format_peer(const struct sockaddr *a, char *out, size_t n)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (a && a->sa_family == AF_INET) {
+        const struct sockaddr_in *s = (const void *)a;
+        inet_ntop(AF_INET, &s->sin_addr, ip, sizeof ip);
+        port = ntohs(s->sin_port);
+    } else if (a && a->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const void *)a;
+        inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof ip);
+        port = ntohs(s->sin6_port);
+    }
+    char num[12];
+    chim__utoa(port, num);
+    size_t len = chim__strlcpy(out, ip, n);
+    if (len + 1 < n) {
+        out[len++] = ':';
+        chim__strlcpy(out + len, num, n - len);
+    }
+}
+
+static int tcp_family(const struct sockaddr *a)
+{
+    return a && (a->sa_family == AF_INET || a->sa_family == AF_INET6);
+}
+
+/* ---- opening and closing --------------------------------------------------- */
+
+static void attach(struct chim_fdent *e, int kind, const struct sockaddr *peer)
+{
+    uint32_t id = chim__conn_alloc();
+    if (!id) {
+        e->kind = CHIM_FD_IGNORED;
+        STAT(dropped_conns, 1);
+        return;
+    }
+    struct chim_conn *c = chim__conn_get(id);
+    c->kind = (uint8_t)kind;
+    format_peer(peer, c->peer, sizeof c->peer);
+    e->conn = id;
+    __atomic_store_n(&e->kind, (uint8_t)kind, __ATOMIC_RELEASE);
+}
+
+static void detach(struct chim_fdent *e);
+
+void chim__net_opened(int fd, int kind, const struct sockaddr *peer)
+{
+    struct chim_fdent *e = chim__fdent(fd, 1);
+    if (!e)
+        return;
+    detach(e);
+    struct sockaddr_storage ss;
+    if (kind == CHIM_FD_IN) {
+        socklen_t l = sizeof ss;
+        if (getpeername(fd, (struct sockaddr *)&ss, &l) != 0 || !tcp_family((void *)&ss)) {
+            e->kind = CHIM_FD_IGNORED;
+            return;
+        }
+        peer = (const struct sockaddr *)&ss;
+        STAT(accepted, 1);
+    } else {
+        if (!tcp_family(peer)) {
+            e->kind = CHIM_FD_IGNORED;
+            return;
+        }
+        STAT(connected, 1);
+    }
+    attach(e, kind, peer);
+}
+
+/* A socket first seen in mid-life (inherited, opened before load). */
+static struct chim_fdent *adopt(int fd)
+{
+    struct chim_fdent *e = chim__fdent(fd, 1);
+    if (!e || e->kind != CHIM_FD_UNKNOWN)
+        return e;
+    struct sockaddr_storage peer;
+    int kind = chim__classify(fd, &peer);
+    if (kind == CHIM_FD_IGNORED) {
+        e->kind = CHIM_FD_IGNORED;
+        return e;
+    }
+    STAT(adopted, 1);
+    attach(e, kind, (const struct sockaddr *)&peer);
+    return e;
+}
+
+static void finish_conn(struct chim_conn *c, uint64_t now);
+
+static void detach(struct chim_fdent *e)
+{
+    uint32_t id = e->conn;
+    e->conn = 0;
+    e->kind = CHIM_FD_UNKNOWN;
+    struct chim_conn *c = chim__conn_get(id);
+    if (!c)
+        return;
+    if (chim__conn_trylock(c)) {
+        finish_conn(c, mono_ns());
+        chim__conn_unlock(c);
+    }
+    chim__conn_free(id);
+}
+
+void chim__net_closing(int fd)
+{
+    struct chim_fdent *e = chim__fdent(fd, 0);
+    if (e && e->kind != CHIM_FD_UNKNOWN)
+        detach(e);
+}
+
+void chim__net_reset(int fd)
+{
+    chim__net_closing(fd);
+}
+
+void chim__net_close_range(unsigned first, unsigned last)
+{
+    for (unsigned fd = first; fd <= last && fd < (1u << 22); fd++) {
+        if ((fd & 4095) == 0 && !chim__fdent((int)fd, 0)) {
+            fd += 4095; /* whole chunk never used */
+            continue;
+        }
+        chim__net_closing((int)fd);
+    }
+}
+
+void chim__net_io_uring(void)
+{
+    STAT(io_uring, 1);
+}
+
+/* ---- recording exchanges ----------------------------------------------------- */
+
+static uint64_t thread_allocated(void)
+{
+    struct chim_thread_slot *s = chim__tls.slot;
+    return s ? s->mem.bytes_allocated : 0;
+}
+
+/* Route template of a path, with the per-process cap. */
+static void route_of(const char *path, char *out, size_t n)
+{
+    chim_route_template(path, strlen(path), &routes, out, n);
+}
+
+static struct chim_net_entry *route_entry(const struct chim_net_key *k)
+{
+    struct chim_net_entry *e = chim__net_entry(CHIM_SEC_ROUTES, k);
+    if (!e)
+        STAT(dropped_routes, 1);
+    return e;
+}
+
+/* Admitted route templates (hashes of method + template), private to the
+ * agent: once max_routes are admitted, new ones are counted as {other}. */
+#define ADMIT_SLOTS 8192
+static uint32_t admitted[ADMIT_SLOTS];
+
+static int admit(const char *method, const char *route)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = method; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    for (const char *p = route; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    h = h ? h : 1;
+    for (uint32_t i = 0; i < ADMIT_SLOTS; i++) {
+        uint32_t *slot = &admitted[(h + i) % ADMIT_SLOTS];
+        uint32_t cur = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+        if (cur == h)
+            return 1;
+        if (cur)
+            continue;
+        if (__atomic_load_n(&distinct_routes, __ATOMIC_RELAXED) >= chim__net_cfg.max_routes)
+            return 0;
+        if (__atomic_compare_exchange_n(slot, &cur, h, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            __atomic_fetch_add(&distinct_routes, 1, __ATOMIC_RELAXED);
+            return 1;
+        }
+        if (cur == h)
+            return 1;
+    }
+    return 0;
+}
+
+static struct chim_net_entry *capped_entry(struct chim_net_key *k)
+{
+    if (!admit(k->method, k->name)) {
+        k->name = "{other}";
+        STAT(route_overflow, 1);
+    }
+    return route_entry(k);
+}
+
+static void on_http_server(void *ctx, const struct chim_http_exchange *x)
+{
+    struct chim_conn *c = ctx;
+    char route[CHIM_ROUTE_MAX];
+    route_of(x->path, route, sizeof route);
+    struct chim_net_key k = {x->method,         route,          "", (uint16_t)(x->status / 100),
+                             (uint8_t)x->cache, CHIM_PROTO_HTTP};
+    if (k.status_class < 1 || k.status_class > 5)
+        k.status_class = 5;
+    struct chim_net_entry *e = capped_entry(&k);
+    uint64_t us = (x->t_resp_last - x->t_req_first) / 1000;
+    int error = x->status >= 500;
+    STAT(requests, 1);
+    STAT(errors, error);
+    struct chim_net_stats *st = chim__net_stats();
+    if (st) {
+        uint64_t now = real_ns();
+        uint64_t zero = 0;
+        __atomic_compare_exchange_n(&st->first_ns, &zero, now, 0, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED);
+        __atomic_store_n(&st->last_ns, now, __ATOMIC_RELAXED);
+    }
+    if (!e)
+        return;
+    chim_hist_record(&e->latency, us ? us : 1);
+    __atomic_fetch_add(&e->count, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&e->errors, (uint64_t)error, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&e->ttfb_us_sum, (x->t_resp_first - x->t_req_first) / 1000,
+                       __ATOMIC_RELAXED);
+    if (x->cache == 1)
+        __atomic_fetch_add(&e->hits, 1, __ATOMIC_RELAXED);
+    else if (x->cache == 2)
+        __atomic_fetch_add(&e->misses, 1, __ATOMIC_RELAXED);
+    uint32_t tid = chim__tls.slot ? chim__tls.slot->tid : 0;
+    if (c->alloc_tid && c->alloc_tid == tid) {
+        __atomic_fetch_add(&e->alloc_bytes, thread_allocated() - c->alloc_mark, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&e->alloc_samples, 1, __ATOMIC_RELAXED);
+    }
+    c->alloc_tid = 0; /* the next request read sets a new mark */
+}
+
+static void record_upstream(struct chim_conn *c, uint8_t proto, const char *host, uint64_t ns,
+                            int error, uint64_t hits, uint64_t misses)
+{
+    struct chim_net_key k = {"", c->peer, host ? host : "", 0, 0, proto};
+    struct chim_net_entry *e = chim__net_entry(CHIM_SEC_PEERS, &k);
+    STAT(upstream_calls, 1);
+    STAT(upstream_errors, (uint64_t)(error != 0));
+    if (!e) {
+        STAT(dropped_peers, 1);
+        return;
+    }
+    uint64_t us = ns / 1000;
+    chim_hist_record(&e->latency, us ? us : 1);
+    __atomic_fetch_add(&e->count, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&e->errors, (uint64_t)(error != 0), __ATOMIC_RELAXED);
+    __atomic_fetch_add(&e->hits, hits, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&e->misses, misses, __ATOMIC_RELAXED);
+}
+
+static void on_http_client(void *ctx, const struct chim_http_exchange *x)
+{
+    record_upstream(ctx, CHIM_PROTO_HTTP, x->host, x->t_resp_last - x->t_req_first,
+                    x->status >= 500, 0, 0);
+}
+
+#ifdef CHIM_HAVE_KV
+static void on_resp(void *ctx, const struct chim_resp_exchange *x)
+{
+    record_upstream(ctx, CHIM_PROTO_REDIS, "", x->t_last - x->t_first, x->is_error, x->hits,
+                    x->misses);
+}
+
+static void on_mc(void *ctx, const struct chim_mc_exchange *x)
+{
+    record_upstream(ctx, CHIM_PROTO_MEMCACHED, "", x->t_last - x->t_first, x->is_error, x->hits,
+                    x->misses);
+}
+#endif
+
+/* ---- protocol choice ------------------------------------------------------ */
+
+static int starts_with_method(const char *b, size_t n)
+{
+    static const char *m[] = {"GET ",   "POST ",    "PUT ",   "HEAD ",   "DELETE ",
+                              "PATCH ", "OPTIONS ", "TRACE ", "CONNECT "};
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+        size_t l = strlen(m[i]);
+        if (n >= l ? !memcmp(b, m[i], l) : !memcmp(b, m[i], n))
+            return 1;
+    }
+    return 0;
+}
+
+static __attribute__((unused)) int memcache_cmd(const char *b, size_t n)
+{
+    static const char *m[] = {"get ",     "gets ", "set ",    "add ",  "replace ", "append ",
+                              "prepend ", "cas ",  "delete ", "incr ", "decr ",    "touch ",
+                              "gat ",     "gats ", "mg ",     "ms ",   "md ",      "ma "};
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+        size_t l = strlen(m[i]);
+        if (n >= l && !memcmp(b, m[i], l))
+            return 1;
+    }
+    return 0;
+}
+
+static __attribute__((unused)) int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !memcmp(s + a - b, suffix, b);
+}
+
+/* Decides from the first bytes (the request side's first write or read). */
+static void choose(struct chim_conn *c, int dir, const char *b, size_t n)
+{
+    int request_side = (c->kind == CHIM_FD_IN) == (dir == CHIM_NET_IN);
+    if (!request_side || !n) {
+        c->proto = c->kind == CHIM_FD_OUT ? CONN_TURNS : CONN_OPAQUE;
+        return;
+    }
+    if ((unsigned char)b[0] == 0x16) { /* TLS handshake record */
+        STAT(tls_conns, 1);
+        c->proto = CONN_OPAQUE;
+        return;
+    }
+    if (starts_with_method(b, n)) {
+        c->proto = CONN_HTTP;
+        chim_http_init(&c->p.http, c->kind == CHIM_FD_IN ? CHIM_HTTP_SERVER : CHIM_HTTP_CLIENT);
+#ifdef CHIM_HAVE_KV
+    } else if (c->kind == CHIM_FD_OUT && (b[0] == '*' || ends_with(c->peer, ":6379"))) {
+        c->proto = CONN_REDIS;
+        chim_resp_init(&c->p.resp);
+    } else if (c->kind == CHIM_FD_OUT && memcache_cmd(b, n)) {
+        c->proto = CONN_MEMCACHED;
+        chim_mc_init(&c->p.mc);
+#endif
+    } else {
+        c->proto = c->kind == CHIM_FD_OUT ? CONN_TURNS : CONN_OPAQUE;
+    }
+}
+
+/* Unknown protocol, client side: a write burst starts a call, the read
+ * burst that follows ends it (timed at its last read). */
+static void turns(struct chim_conn *c, int dir, uint64_t now)
+{
+    if (dir == CHIM_NET_OUT) {
+        if (c->turn_dir == 2)
+            record_upstream(c, CHIM_PROTO_TCP, "", c->turn_resp_last - c->turn_first, 0, 0, 0);
+        if (c->turn_dir != 1)
+            c->turn_first = now;
+        c->turn_dir = 1;
+    } else if (c->turn_dir) {
+        c->turn_dir = 2;
+        c->turn_resp_last = now;
+    }
+}
+
+static void feed(struct chim_conn *c, int dir, const char *b, size_t n, uint64_t now)
+{
+    switch (c->proto) {
+    case CONN_HTTP:
+        chim_http_feed(&c->p.http, dir == CHIM_NET_IN ? CHIM_DIR_IN : CHIM_DIR_OUT, b, n, now,
+                       c->kind == CHIM_FD_IN ? on_http_server : on_http_client, c);
+        if (c->p.http.state == CHIM_HTTP_ST_ERROR) {
+            STAT(framing_errors, 1);
+            c->proto = CONN_OPAQUE;
+        } else if (c->p.http.state == CHIM_HTTP_ST_PASSTHROUGH) {
+            STAT(upgraded, 1);
+            c->proto = CONN_OPAQUE;
+        }
+        break;
+#ifdef CHIM_HAVE_KV
+    case CONN_REDIS:
+        chim_resp_feed(&c->p.resp, dir == CHIM_NET_IN ? CHIM_DIR_IN : CHIM_DIR_OUT, b, n, now,
+                       on_resp, c);
+        break;
+    case CONN_MEMCACHED:
+        chim_mc_feed(&c->p.mc, dir == CHIM_NET_IN ? CHIM_DIR_IN : CHIM_DIR_OUT, b, n, now, on_mc,
+                     c);
+        break;
+#endif
+    default:
+        break;
+    }
+}
+
+static void finish_conn(struct chim_conn *c, uint64_t now)
+{
+    if (c->proto == CONN_HTTP)
+        chim_http_close(&c->p.http, now, c->kind == CHIM_FD_IN ? on_http_server : on_http_client,
+                        c);
+    else if (c->proto == CONN_TURNS && c->turn_dir == 2)
+        record_upstream(c, CHIM_PROTO_TCP, "", c->turn_resp_last - c->turn_first, 0, 0, 0);
+}
+
+/* ---- the hooks' entry points ----------------------------------------------- */
+
+static struct chim_conn *lock_conn(int fd)
+{
+    struct chim_fdent *e = chim__fdent(fd, 0);
+    if (!e || e->kind == CHIM_FD_UNKNOWN)
+        e = adopt(fd);
+    if (!e || e->kind == CHIM_FD_IGNORED)
+        return NULL;
+    struct chim_conn *c = chim__conn_get(e->conn);
+    if (!c)
+        return NULL;
+    if (!chim__conn_trylock(c)) {
+        STAT(contended, 1);
+        return NULL;
+    }
+    return c;
+}
+
+void chim__net_io(int fd, int dir, const struct iovec *iov, int iovcnt, size_t n)
+{
+    if (chim__tls.in_agent)
+        return;
+    struct chim_conn *c = lock_conn(fd);
+    if (!c)
+        return;
+    if (dir == CHIM_NET_IN)
+        STAT(bytes_in, n);
+    else
+        STAT(bytes_out, n);
+    uint64_t now = mono_ns();
+    if (c->kind == CHIM_FD_IN && dir == CHIM_NET_IN && !c->alloc_tid && chim__tls.slot) {
+        c->alloc_tid = chim__tls.slot->tid; /* memory per request starts here */
+        c->alloc_mark = thread_allocated();
+    }
+    for (int i = 0; i < iovcnt && n > 0; i++) {
+        size_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
+        if (c->proto == CONN_UNDECIDED)
+            choose(c, dir, iov[i].iov_base, len);
+        if (c->proto == CONN_TURNS)
+            turns(c, dir, now);
+        else
+            feed(c, dir, iov[i].iov_base, len, now);
+        n -= len;
+    }
+    chim__conn_unlock(c);
+    chim__net_tick();
+}
+
+void chim__net_opaque(int fd, int dir, size_t n)
+{
+    static const char zeros[4096];
+    struct chim_conn *c = lock_conn(fd);
+    if (!c)
+        return;
+    if (dir == CHIM_NET_IN)
+        STAT(bytes_in, n);
+    else
+        STAT(bytes_out, n);
+    uint64_t now = mono_ns();
+    /* Body bytes the agent cannot see: feed placeholders so the framing
+     * (Content-Length) advances; a header in them would show as an error. */
+    while (n > 0 && c->proto == CONN_HTTP) {
+        size_t k = n < sizeof zeros ? n : sizeof zeros;
+        feed(c, dir, zeros, k, now);
+        n -= k;
+    }
+    chim__conn_unlock(c);
+}
+
+void chim__net_eof(int fd)
+{
+    struct chim_fdent *e = chim__fdent(fd, 0);
+    if (!e || e->kind < CHIM_FD_IN)
+        return;
+    struct chim_conn *c = chim__conn_get(e->conn);
+    if (c && c->kind == CHIM_FD_OUT && chim__conn_trylock(c)) {
+        finish_conn(c, mono_ns()); /* close-delimited responses end here */
+        c->proto = CONN_OPAQUE;
+        chim__conn_unlock(c);
+    }
+}
+
+/* ---- settings and life cycle -------------------------------------------------- */
+
+static uint32_t env_u32(const char *name, uint32_t def, uint32_t lo, uint32_t hi)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return def;
+    char *end;
+    unsigned long x = strtoul(v, &end, 10);
+    return (*end || x < lo || x > hi) ? def : (uint32_t)x;
+}
+
+void chim__net_init(void)
+{
+    const char *v = getenv("CHIM_NET");
+    chim__net_on = !(v && !strcmp(v, "0"));
+    chim__net_cfg.max_routes = env_u32("CHIM_MAX_ROUTES", 200, 1, 4096);
+    /* Entries are per (route, status class, cache state): room for about two
+     * variants per route; the collector merges them per route. */
+    chim__net_cfg.route_entries = chim__net_cfg.max_routes * 2 + 56;
+    chim__net_cfg.max_conns = env_u32("CHIM_MAX_CONNS", 4096, 16, 1u << 20);
+    v = getenv("CHIM_ROUTES");
+    if (v)
+        chim__strlcpy(chim__net_cfg.routes_spec, v, sizeof chim__net_cfg.routes_spec);
+    chim_route_table_parse(&routes, chim__net_cfg.routes_spec);
+    if (chim__net_on && chim__conn_pool_init(chim__net_cfg.max_conns) != 0)
+        chim__net_on = 0;
+}
+
+void chim__net_fork_child(void)
+{
+    chim__conn_pool_after_fork();
+    distinct_routes = 0;
+    memset(admitted, 0, sizeof admitted);
+}

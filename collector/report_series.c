@@ -1,0 +1,138 @@
+/*
+ * report_series.c - the per-second time series and resource totals of the
+ * report, from the segments' series rings (cumulative values per second).
+ * Each process contributes the deltas between its consecutive points; gauges
+ * (live heap, RSS) carry forward, so seconds without a point still add the
+ * process's last value.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "chim/shm_net.h"
+#include "report.h"
+
+struct pts {
+    struct chim_series_point *v;
+    size_t n;
+};
+
+static int by_time(const void *a, const void *b)
+{
+    const struct chim_series_point *x = a, *y = b;
+    return x->t_sec < y->t_sec ? -1 : x->t_sec > y->t_sec;
+}
+
+/* Valid points of one segment, sorted by time. */
+static struct pts points_of(const struct chim_seg *s)
+{
+    struct pts p = {0};
+    const struct chim_section *sec = chim_seg_section(s->hdr, CHIM_SEC_SERIES);
+    if (!sec || sec->elem_size != sizeof(struct chim_series_point))
+        return p;
+    p.v = calloc(sec->count ? sec->count : 1, sizeof *p.v);
+    for (uint64_t i = 0; p.v && i < sec->count; i++) {
+        struct chim_series_point q;
+        memcpy(&q, s->data + sec->offset + i * sizeof q, sizeof q);
+        if (q.t_sec)
+            p.v[p.n++] = q;
+    }
+    if (p.n)
+        qsort(p.v, p.n, sizeof *p.v, by_time);
+    return p;
+}
+
+struct row {
+    uint64_t t, requests, errors, bytes_in, bytes_out, cpu_user_us, cpu_sys_us;
+    int64_t live;
+    uint64_t rss;
+};
+
+static struct row *row_at(struct row *rows, size_t span, uint64_t t0, uint64_t t)
+{
+    return t >= t0 && t - t0 < span ? &rows[t - t0] : NULL;
+}
+
+/* Adds one process's deltas and carried gauges into rows[t - t0]. */
+static void add_process(struct row *rows, size_t span, uint64_t t0, const struct pts *p)
+{
+    struct chim_series_point prev = {0};
+    for (size_t i = 0; i < p->n; i++) {
+        const struct chim_series_point *q = &p->v[i];
+        struct row *r = row_at(rows, span, t0, q->t_sec);
+        if (r) {
+            r->requests += q->requests - prev.requests;
+            r->errors += q->errors - prev.errors;
+            r->bytes_in += q->bytes_in - prev.bytes_in;
+            r->bytes_out += q->bytes_out - prev.bytes_out;
+            r->cpu_user_us += q->cpu_user_us - prev.cpu_user_us;
+            r->cpu_sys_us += q->cpu_sys_us - prev.cpu_sys_us;
+        }
+        uint64_t until = i + 1 < p->n ? p->v[i + 1].t_sec : q->t_sec + 1;
+        for (uint64_t t = q->t_sec; t < until; t++) {
+            struct row *g = row_at(rows, span, t0, t);
+            if (g) {
+                g->live += q->live_bytes;
+                g->rss += q->rss_bytes;
+            }
+        }
+        prev = *q;
+    }
+}
+
+static cJSON *row_json(const struct row *r, uint64_t t0)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "t", (double)(r->t - t0));
+    cJSON_AddNumberToObject(o, "time", (double)r->t);
+    cJSON_AddNumberToObject(o, "requests", (double)r->requests);
+    cJSON_AddNumberToObject(o, "errors", (double)r->errors);
+    cJSON_AddNumberToObject(o, "live_bytes", (double)r->live);
+    cJSON_AddNumberToObject(o, "rss_bytes", (double)r->rss);
+    cJSON_AddNumberToObject(o, "cpu_user_s", (double)r->cpu_user_us / 1e6);
+    cJSON_AddNumberToObject(o, "cpu_system_s", (double)r->cpu_sys_us / 1e6);
+    cJSON_AddNumberToObject(o, "bytes_in", (double)r->bytes_in);
+    cJSON_AddNumberToObject(o, "bytes_out", (double)r->bytes_out);
+    return o;
+}
+
+static void add_resources(cJSON *o, const struct pts *all, size_t n)
+{
+    uint64_t user = 0, sys = 0;
+    for (size_t i = 0; i < n; i++)
+        if (all[i].n) {
+            user += all[i].v[all[i].n - 1].cpu_user_us;
+            sys += all[i].v[all[i].n - 1].cpu_sys_us;
+        }
+    cJSON *r = cJSON_AddObjectToObject(o, "resources");
+    cJSON_AddNumberToObject(r, "cpu_seconds", (double)(user + sys) / 1e6);
+    cJSON_AddNumberToObject(r, "cpu_user_s", (double)user / 1e6);
+    cJSON_AddNumberToObject(r, "cpu_system_s", (double)sys / 1e6);
+}
+
+void chim__report_series(cJSON *o, const struct chim_seg *const *segs, size_t n)
+{
+    struct pts *all = calloc(n ? n : 1, sizeof *all);
+    uint64_t t0 = UINT64_MAX, t1 = 0;
+    for (size_t i = 0; all && i < n; i++) {
+        all[i] = points_of(segs[i]);
+        if (all[i].n) {
+            t0 = all[i].v[0].t_sec < t0 ? all[i].v[0].t_sec : t0;
+            t1 = all[i].v[all[i].n - 1].t_sec > t1 ? all[i].v[all[i].n - 1].t_sec : t1;
+        }
+    }
+    cJSON *arr = cJSON_AddArrayToObject(o, "timeseries");
+    size_t span = t1 >= t0 ? (size_t)(t1 - t0 + 1) : 0;
+    struct row *rows = span ? calloc(span, sizeof *rows) : NULL;
+    for (size_t i = 0; rows && i < n; i++)
+        add_process(rows, span, t0, &all[i]);
+    for (size_t t = 0; rows && t < span; t++) {
+        rows[t].t = t0 + t;
+        cJSON_AddItemToArray(arr, row_json(&rows[t], t0));
+    }
+    if (all)
+        add_resources(o, all, n);
+    for (size_t i = 0; all && i < n; i++)
+        free(all[i].v);
+    free(all);
+    free(rows);
+}
