@@ -1,0 +1,180 @@
+"""Request capture, framing-exact: a threading Python server and nginx
+under the agent, driven by real clients (a raw keep-alive/pipelining client,
+curl, wrk). Counts per route and status class must be exact."""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from chimtest import *
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, proc, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end and proc.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def recv_responses(sock, n):
+    """Reads n complete responses (Content-Length or chunked or no body)."""
+    buf, got = b"", 0
+    while got < n:
+        while b"\r\n\r\n" not in buf:
+            buf += sock.recv(65536)
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        status = int(head.split()[1])
+        m = re.search(rb"content-length: *(\d+)", head, re.I)
+        if b"chunked" in head.lower():
+            while b"0\r\n\r\n" not in buf:
+                buf += sock.recv(65536)
+            buf = buf.split(b"0\r\n\r\n", 1)[1]
+        elif m and status not in (204, 304) and not HEADREQ[got]:
+            ln = int(m.group(1))
+            while len(buf) < ln:
+                buf += sock.recv(65536)
+            buf = buf[ln:]
+        got += 1
+
+
+def routes_by_key(r):
+    out = {}
+    for x in r["http_server"]["routes"]:
+        out[(x["method"], x["route"])] = x
+    return out
+
+
+# ---- Python threading server: keep-alive, pipelining, framings -------------
+d = segdir()
+port = free_port()
+srv = subprocess.Popen([PY, os.path.join(HERE, "http_app.py"), str(port)], env=agent_env(d))
+check(wait_port(port, srv), "python http.server (threading) listens under the agent")
+reqs = [("GET", "/ok"), ("GET", "/users/42"), ("GET", "/users/7?x=1"), ("HEAD", "/ok"),
+        ("GET", "/empty"), ("GET", "/cached"), ("GET", "/nope"), ("GET", "/fail"),
+        ("GET", "/chunked"), ("GET", "/hit"), ("GET", "/hit"), ("GET", "/miss"),
+        ("POST", "/submit")]
+HEADREQ = [m == "HEAD" for m, _ in reqs]
+s = socket.create_connection(("127.0.0.1", port))
+
+
+def wire_of(batch):
+    return b"".join((f"{m} {p} HTTP/1.1\r\nHost: t\r\n" +
+                     ("Content-Length: 5\r\n\r\nhello" if m == "POST" else "\r\n")).encode()
+                    for m, p in batch)
+
+
+# Pipelined in batches of up to 7 requests per write (the tracker follows 8
+# pending requests per connection; more are framed and counted as overflow).
+for lo in range(0, len(reqs), 7):
+    batch = reqs[lo:lo + 7]
+    HEADREQ = [m == "HEAD" for m, _ in batch]
+    s.sendall(wire_of(batch))
+    recv_responses(s, len(batch))
+# The same again, dribbled one byte at a time (short writes on our side,
+# short reads on the server's), one request at a time.
+for m, p in reqs:
+    HEADREQ = [m == "HEAD"]
+    for b in wire_of([(m, p)]):
+        s.send(bytes([b]))
+    recv_responses(s, 1)
+s.close()
+time.sleep(0.3)
+srv.terminate()
+srv.wait()
+r = report(d)
+h = r["http_server"]
+check(h["requests"] == 2 * len(reqs), f"requests {h['requests']} == {2 * len(reqs)}")
+check(h["errors"] == 2, f"errors (5xx) {h['errors']} == 2")
+rt = routes_by_key(r)
+want = {("GET", "/ok"): (2, "2xx"), ("GET", "/users/{id}"): (4, "2xx"),
+        ("HEAD", "/ok"): (2, "2xx"), ("GET", "/empty"): (2, "2xx"),
+        ("GET", "/cached"): (2, "3xx"), ("GET", "/nope"): (2, "4xx"),
+        ("GET", "/fail"): (2, "5xx"), ("GET", "/chunked"): (2, "2xx"),
+        ("GET", "/hit"): (4, "2xx"), ("GET", "/miss"): (2, "2xx"),
+        ("POST", "/submit"): (2, "2xx")}
+for key, (count, cls) in want.items():
+    x = rt.get(key)
+    check(x is not None and x["count"] == count and x["status"][cls] == count,
+          f"{key[0]} {key[1]}: {count} x {cls} ({x and x['count']}, {x and x['status']})")
+hit = rt.get(("GET", "/hit"), {}).get("cache", {})
+check(hit.get("hits") == 4 and r["cache"]["x_cache"]["misses"] == 2,
+      f"X-Cache: 4 hits on /hit, 2 misses ({r['cache']})")
+check(all(x["p50_ms"] > 0 for x in h["routes"]), "every route has a latency")
+check(r["network"]["not_tracked"]["framing_errors"] == 0, "no framing lost")
+
+# ---- nginx + wrk: counts against the server's own access log and wrk --------
+ng = None
+if shutil.which("nginx") and shutil.which("wrk"):
+    d2, root = segdir(), tempfile.mkdtemp(prefix="chimng-")
+    os.chmod(root, 0o755)
+    port = free_port()
+    with open(os.path.join(root, "index.html"), "w") as f:
+        f.write("hello\n")
+    with open(os.path.join(root, "big.bin"), "wb") as f:
+        f.write(os.urandom(300000))
+    for n in ("index.html", "big.bin"):
+        os.chmod(os.path.join(root, n), 0o644)
+    user = "user www-data;" if os.getuid() == 0 else ""
+    conf = os.path.join(root, "nginx.conf")
+    open(os.path.join(root, "access.log"), "w").close()
+    os.chmod(os.path.join(root, "access.log"), 0o666)
+    with open(conf, "w") as f:
+        f.write(f"""{user} worker_processes 2; daemon off; master_process on;
+pid {root}/nginx.pid; error_log {root}/error.log;
+events {{ worker_connections 256; }}
+http {{ access_log {root}/access.log; sendfile on; client_body_temp_path {root}/b;
+  proxy_temp_path {root}/p; fastcgi_temp_path {root}/f; uwsgi_temp_path {root}/u;
+  scgi_temp_path {root}/s; server {{ listen 127.0.0.1:{port}; root {root}; }} }}
+""")
+    ng = subprocess.Popen(["nginx", "-c", conf, "-p", root], env=agent_env(d2))
+    check(wait_port(port, ng), "nginx (master + 2 workers) listens under the agent")
+    w = subprocess.run(["wrk", "-t1", "-c8", "-d2s", "--latency", f"http://127.0.0.1:{port}/index.html"],
+                       capture_output=True, text=True).stdout
+    done = int(re.search(r"(\d+) requests in", w).group(1))
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", w)
+    wrk_p50_ms = float(p50.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p50.group(2)]
+    for _ in range(3):  # sendfile bodies
+        subprocess.run(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{port}/big.bin"])
+    subprocess.run(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{port}/missing"])
+    ng.send_signal(3)
+    ng.wait(timeout=20)
+    logged = sum(1 for _ in open(os.path.join(root, "access.log")))
+    r = report(d2)
+    rt = routes_by_key(r)
+    idx = rt.get(("GET", "/index.html"), {}).get("count", 0)
+    big = rt.get(("GET", "/big.bin"), {})
+    check(r["http_server"]["requests"] == logged,
+          f"agent's count {r['http_server']['requests']} == nginx's access log {logged}")
+    check(done <= idx <= done + 8,
+          f"index.html: agent {idx} vs wrk's completed {done} (+ at most 8 in flight at wrk's stop)")
+    check(big.get("count") == 3 and big["status"]["2xx"] == 3, "sendfile bodies framed: 3 x 200")
+    check(rt.get(("GET", "/missing"), {}).get("status", {}).get("4xx") == 1, "404 recorded")
+    sp50 = rt[("GET", "/index.html")]["p50_ms"] if idx else 1e9
+    check(sp50 <= wrk_p50_ms, f"server-side p50 {sp50:.3f} ms <= wrk's p50 {wrk_p50_ms:.3f} ms")
+    workers = [p for p in r["processes"] if p["forked_child"]]
+    check(len(workers) >= 2 and sum(p.get("http_server", {}).get("requests", 0) for p in workers)
+          == r["http_server"]["requests"], "workers' counts add up to the total")
+    shutil.rmtree(root, ignore_errors=True)
+    dirs = [d, d2]
+else:
+    check(False, "nginx and wrk installed (tools/deps.sh --test)")
+    dirs = [d]
+finish(dirs)
