@@ -226,8 +226,8 @@ cJSON *chim_analysis_to_json(const struct chim_analysis *a);
 int chim_junit_write(const struct chim_analysis *a, const char *path, char *err, size_t errlen);
 
 /* The gate entry point for verbs: analyzes, prints to out, writes JUnit when
- * junit_path != NULL. Returns 0 all gates pass, 1 a gate failed or has no
- * data, 2 input error (message on stderr). */
+ * junit_path != NULL. cfg NULL = defaults + PERF_* environment. Returns 0 all gates pass, 1 a gate
+ * failed or has no data, 2 input error (message on stderr). */
 int chim_gate_run(const cJSON *report, const struct chim_config *cfg, const cJSON *baseline,
                   FILE *out, const char *junit_path);
 int chim_gate_run_multi(const cJSON *const *reports, size_t n, const struct chim_config *cfg,

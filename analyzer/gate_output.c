@@ -160,6 +160,14 @@ int chim_gate_run_multi(const cJSON *const *reports, size_t n, const struct chim
                         const cJSON *baseline, const char *bname, FILE *out, const char *junit_path)
 {
     char err[512];
+    struct chim_config defaults;
+    if (!cfg) {
+        if (chim_config_resolve(&defaults, NULL, NULL, 0, NULL, err, sizeof err)) {
+            fprintf(stderr, "chimcollect: %s\n", err);
+            return 2;
+        }
+        cfg = &defaults;
+    }
     for (size_t i = 0; i < n; i++) {
         if (chim_report_validate(reports[i], "report", err, sizeof err)) {
             fprintf(stderr, "chimcollect: %s\n", err);
