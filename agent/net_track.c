@@ -424,6 +424,7 @@ static void feed(struct chim_conn *c, int dir, const char *b, size_t n, uint64_t
                        c->kind == CHIM_FD_IN ? on_http_server : on_http_client, c);
         if (c->p.http.state == CHIM_HTTP_ST_ERROR) {
             STAT(framing_errors, 1);
+            STAT(pipeline_overflow, c->p.http.overflow);
             c->proto = CONN_OPAQUE;
         } else if (c->p.http.state == CHIM_HTTP_ST_PASSTHROUGH) {
             STAT(upgraded, 1);
@@ -447,10 +448,11 @@ static void feed(struct chim_conn *c, int dir, const char *b, size_t n, uint64_t
 
 static void finish_conn(struct chim_conn *c, uint64_t now)
 {
-    if (c->proto == CONN_HTTP)
+    if (c->proto == CONN_HTTP) {
         chim_http_close(&c->p.http, now, c->kind == CHIM_FD_IN ? on_http_server : on_http_client,
                         c);
-    else if (c->proto == CONN_TURNS && c->turn_dir == 2)
+        STAT(pipeline_overflow, c->p.http.overflow);
+    } else if (c->proto == CONN_TURNS && c->turn_dir == 2)
         record_upstream(c, CHIM_PROTO_TCP, "", c->turn_resp_last - c->turn_first, 0, 0, 0);
 }
 

@@ -248,6 +248,7 @@ static void add_network(cJSON *o, const struct chim_net_stats *st)
     cJSON_AddNumberToObject(d, "contended", (double)st->contended);
     cJSON_AddNumberToObject(d, "route_overflow", (double)st->route_overflow);
     cJSON_AddNumberToObject(d, "upgraded", (double)st->upgraded);
+    cJSON_AddNumberToObject(d, "pipeline_overflow", (double)st->pipeline_overflow);
     cJSON *b = cJSON_AddArrayToObject(n, "blind_spots");
     if (st->tls_conns)
         cJSON_AddItemToArray(b, cJSON_CreateString("tls: encrypted connections seen, "
