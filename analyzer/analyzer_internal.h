@@ -25,6 +25,9 @@ char *chim__slurp(const char *path, size_t max, char *err, size_t errlen);
 cJSON *chim__parse_file(const char *path, char *err, size_t errlen);
 /* Writes text to path through path.tmp and rename. */
 int chim__write_text(const char *path, const char *text, char *err, size_t errlen);
+/* Appends per-route P95 regressions (after the metric rows) to a. */
+void chim__route_regressions(struct chim_analysis *a, const cJSON *const *reports, size_t n,
+                             const cJSON *baseline, const struct chim_config *cfg);
 /* mkdir -p for one or more levels. */
 int chim__mkdirs(const char *dir);
 /* UTC "YYYYmmdd_HHMMSS" and ISO-8601 "YYYY-mm-ddTHH:MM:SSZ". */

@@ -144,7 +144,9 @@ const char *chim_class_name(enum chim_reg_class c);
 const char *chim_verdict_name(enum chim_verdict v);
 
 struct chim_regression {
-    enum chim_metric_id metric;
+    enum chim_metric_id metric; /* CHIM_M_API_P95 for a per-route row */
+    bool per_route;
+    char label[160]; /* metric name, or "p95 GET /route" */
     size_t n_base, n_cur;
     double base_median, cur_median;
     double ratio;             /* cur_median / base_median */
@@ -196,11 +198,12 @@ struct chim_check {
     enum chim_status status;
     bool has_value;
     double value, limit;
-    char text[200]; /* the seed-form text after "name: " */
+    char text[256]; /* the seed-form text after "name: " */
 };
 
-#define CHIM_GATES   6
-#define CHIM_TARGETS 6
+#define CHIM_GATES         6
+#define CHIM_MAX_ROUTE_REG 32
+#define CHIM_TARGETS       6
 
 struct chim_analysis {
     struct chim_check gates[CHIM_GATES];
@@ -211,7 +214,7 @@ struct chim_analysis {
     struct chim_metrics cur; /* medians over the current runs */
     bool have_baseline;
     char baseline_name[256];
-    struct chim_regression reg[CHIM_M_COUNT];
+    struct chim_regression reg[CHIM_M_COUNT + CHIM_MAX_ROUTE_REG]; /* metrics, then routes */
     size_t n_reg;
 };
 

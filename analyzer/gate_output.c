@@ -46,11 +46,11 @@ static void print_regression(const struct chim_regression *r, FILE *out)
         snprintf(ratio, sizeof ratio, "%.3f", r->ratio);
     else
         snprintf(ratio, sizeof ratio, "n/a");
-    fprintf(out, "  %s %-22s %12s -> %-12s %8s  %-8s  %-11s  %-8s  ratio %s  (%zu vs %zu runs)\n",
+    fprintf(out, "  %s %-30s %12s -> %-12s %8s  %-8s  %-11s  %-8s  ratio %s  (%zu vs %zu runs)\n",
             r->fails     ? FAIL_MARK
             : r->exceeds ? "\xe2\x9a\xa0\xef\xb8\x8f"
                          : "  ",
-            chim_metric_name(r->metric), fmt_val(b, sizeof b, r->base_median, r->metric),
+            r->label, fmt_val(b, sizeof b, r->base_median, r->metric),
             fmt_val(c, sizeof c, r->cur_median, r->metric), ch, chim_class_name(r->cls),
             chim_verdict_name(r->verdict), p, ratio, r->n_base, r->n_cur);
 }
@@ -110,7 +110,9 @@ static cJSON *checks_json(const struct chim_check *c, int n)
 static cJSON *regression_json(const struct chim_regression *r)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "metric", chim_metric_name(r->metric));
+    cJSON_AddStringToObject(o, "metric", r->per_route ? "route_p95_ms" : r->label);
+    if (r->per_route)
+        cJSON_AddStringToObject(o, "route", r->label + 4);
     add_num(o, "baseline", r->base_median);
     add_num(o, "current", r->cur_median);
     add_num(o, "change_percent", r->change_percent);

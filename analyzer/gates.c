@@ -88,8 +88,8 @@ static void regression_gate(struct chim_analysis *a, const struct chim_config *c
     }
     valued(g, "regression_check", (double)fails, cfg->gates.max_regression_percent, !fails);
     if (fails)
-        snprintf(g->text, sizeof g->text, "%zu confirmed regression%s: %s %+.1f%% (%s, %s)", fails,
-                 fails == 1 ? "" : "s", chim_metric_name(first->metric), first->change_percent,
+        snprintf(g->text, sizeof g->text, "%zu confirmed regression%s: %.100s %+.1f%% (%s, %s)",
+                 fails, fails == 1 ? "" : "s", first->label, first->change_percent,
                  chim_class_name(first->cls), chim_verdict_name(first->verdict));
     else if (exceeds)
         snprintf(g->text, sizeof g->text,
@@ -221,8 +221,10 @@ int chim_analyze(const cJSON *const *reports, size_t n, const struct chim_config
     a->n_base_runs = nb;
     a->have_baseline = b != NULL && nb > 0;
     snprintf(a->baseline_name, sizeof a->baseline_name, "%s", bname ? bname : "baseline");
-    if (a->have_baseline)
+    if (a->have_baseline) {
         regressions(a, cur, n, base, nb, cfg);
+        chim__route_regressions(a, reports, n, b, cfg);
+    }
     gate_values(a, cfg);
     regression_gate(a, cfg);
     targets(a, cfg, a->have_baseline ? b : NULL);

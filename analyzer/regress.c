@@ -82,6 +82,7 @@ void chim_regression_compare(enum chim_metric_id id, const double *base, size_t 
                              struct chim_regression *o)
 {
     *o = (struct chim_regression){.metric = id, .n_base = nb, .n_cur = nc, .p = -1};
+    snprintf(o->label, sizeof o->label, "%s", chim_metric_name(id));
     if (!nb || !nc)
         return;
     o->base_median = chim__median(base, nb);

@@ -127,7 +127,7 @@ static void csv_summary(FILE *f, const struct chim_analysis *a)
                         .v = a->cur.v[id]};
         for (size_t i = 0; i < a->n_reg; i++) {
             const struct chim_regression *g = &a->reg[i];
-            if (g->metric != (enum chim_metric_id)id)
+            if (g->per_route || g->metric != (enum chim_metric_id)id)
                 continue;
             r.has_b = r.has_c = true;
             r.b = g->base_median;
@@ -135,6 +135,25 @@ static void csv_summary(FILE *f, const struct chim_analysis *a)
             r.cls = chim_class_name(g->cls);
             r.verdict = chim_verdict_name(g->verdict);
         }
+        csv_row(f, &r);
+    }
+    for (size_t i = 0; i < a->n_reg; i++) {
+        const struct chim_regression *g = &a->reg[i];
+        if (!g->per_route)
+            continue;
+        char scope[200];
+        snprintf(scope, sizeof scope, "route %s", g->label + 4);
+        struct row r = {.metric = "p95_ms_vs_baseline",
+                        .scope = scope,
+                        .unit = "ms",
+                        .has_v = true,
+                        .v = g->cur_median,
+                        .has_b = true,
+                        .b = g->base_median,
+                        .has_c = true,
+                        .c = g->change_percent,
+                        .cls = chim_class_name(g->cls),
+                        .verdict = chim_verdict_name(g->verdict)};
         csv_row(f, &r);
     }
 }

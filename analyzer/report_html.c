@@ -333,7 +333,7 @@ static void regression_section(FILE *f, const struct chim_analysis *a)
     char(*labels)[160] = calloc(a->n_reg, sizeof *labels);
     double *v = calloc(a->n_reg, sizeof *v);
     for (size_t i = 0; labels && v && i < a->n_reg; i++) {
-        snprintf(labels[i], sizeof labels[i], "%s", chim_metric_name(a->reg[i].metric));
+        snprintf(labels[i], sizeof labels[i], "%s", a->reg[i].label);
         v[i] = isfinite(a->reg[i].worsening_percent) ? a->reg[i].worsening_percent : 100;
     }
     static const char *s[] = {"worsening %"};
@@ -349,11 +349,12 @@ static void regression_section(FILE *f, const struct chim_analysis *a)
         char pbuf[32] = "n/a";
         if (r->p >= 0)
             snprintf(pbuf, sizeof pbuf, "%.4f", r->p);
+        fprintf(f, "<tr class=\"%s\"><td>", r->fails ? "fail" : "pass");
+        esc(f, r->label);
         fprintf(f,
-                "<tr class=\"%s\"><td>%s</td><td>%.4g</td><td>%.4g</td><td>%+.1f%%</td>"
+                "</td><td>%.4g</td><td>%.4g</td><td>%+.1f%%</td>"
                 "<td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
-                r->fails ? "fail" : "pass", chim_metric_name(r->metric), r->base_median,
-                r->cur_median, r->change_percent, chim_class_name(r->cls),
+                r->base_median, r->cur_median, r->change_percent, chim_class_name(r->cls),
                 chim_verdict_name(r->verdict), pbuf, r->fails ? "yes" : "no");
     }
     fputs("</table></section>\n", f);

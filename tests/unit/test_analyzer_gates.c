@@ -419,3 +419,41 @@ Test(gates, junit_written)
     cr_assert(strstr(buf, "name=\"cache_hit_ratio_percent\""), "%s", buf);
     cJSON_Delete(r);
 }
+
+Test(gates, route_regression_not_hidden_by_aggregate)
+{
+    cJSON *base_runs[4], *cur_runs[4];
+    cJSON *b = chim_baseline_new(&cfg);
+    char err[256];
+    for (int i = 0; i < 4; i++) {
+        base_runs[i] = mk(1000 + i, 160, 1000, 0, 500, 9, 1);
+        cur_runs[i] = mk(1000 + i, 160, 1000, 0, 500, 9, 1);
+        cJSON *rb = cJSON_GetObjectItem(cJSON_GetObjectItem(base_runs[i], "http_server"), "routes");
+        cJSON *rc = cJSON_GetObjectItem(cJSON_GetObjectItem(cur_runs[i], "http_server"), "routes");
+        cJSON_AddItemToArray(rb, route("GET", "/small", 10, 100 + i));
+        cJSON_AddItemToArray(rc, route("GET", "/small", 10, 200 + i)); /* +100 % */
+        cr_assert_eq(chim_baseline_add_run(b, base_runs[i], &cfg, "t", err, sizeof err), 0);
+    }
+    cr_assert_eq(chim_analyze((const cJSON *const *)cur_runs, 4, &cfg, b, "b", &an), 0);
+    cr_assert_float_eq(an.reg[CHIM_M_API_P95].change_percent, 0, 1e-9);
+    const struct chim_regression *small = NULL;
+    for (size_t i = 0; i < an.n_reg; i++)
+        if (an.reg[i].per_route && !strcmp(an.reg[i].label, "p95 GET /small"))
+            small = &an.reg[i];
+    cr_assert_not_null(small);
+    cr_assert_eq(small->cls, CHIM_CLASS_CRITICAL);
+    cr_assert_eq(small->verdict, CHIM_DIFFERENT);
+    cr_assert_float_eq(small->p, 1.0 / 70, 1e-12);
+    cr_assert_eq(an.gates[5].status, CHIM_FAIL);
+    cr_assert(strstr(an.gates[5].text, "p95 GET /small +"), "%s", an.gates[5].text);
+    cJSON *j = chim_analysis_to_json(&an);
+    char *t = cJSON_PrintUnformatted(j);
+    cr_assert(strstr(t, "\"route\":\"GET /small\""), "%s", t);
+    free(t);
+    cJSON_Delete(j);
+    for (int i = 0; i < 4; i++) {
+        cJSON_Delete(base_runs[i]);
+        cJSON_Delete(cur_runs[i]);
+    }
+    cJSON_Delete(b);
+}
