@@ -1,6 +1,7 @@
 /*
  * launch.c - runs a command under the agent (see launch.h).
  */
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -78,8 +79,59 @@ static int set_preload(const struct chim_launch_opts *o, const char *who)
     return setenv("LD_PRELOAD", val, 1);
 }
 
+/* Finds cmd in PATH (as execvp would); 0 or -ENOENT. */
+static int which(const char *cmd, char *out, size_t n)
+{
+    if (strchr(cmd, '/')) {
+        snprintf(out, n, "%s", cmd);
+        return access(out, X_OK) == 0 ? 0 : -ENOENT;
+    }
+    const char *path = getenv("PATH");
+    for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+        const char *e = strchr(p, ':');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        snprintf(out, n, "%.*s/%s", (int)len, p, cmd);
+        if (access(out, X_OK) == 0)
+            return 0;
+        p += len + (e ? 1 : 0);
+    }
+    return -ENOENT;
+}
+
+/* 1 if path is a 64-bit ELF executable without an interpreter (static):
+ * LD_PRELOAD cannot reach it. Scripts and unreadable files give 0. */
+int chim_is_static_elf(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    Elf64_Ehdr eh;
+    int is_static = 0;
+    if (!f)
+        return 0;
+    if (fread(&eh, sizeof eh, 1, f) == 1 && !memcmp(eh.e_ident, ELFMAG, SELFMAG) &&
+        eh.e_ident[EI_CLASS] == ELFCLASS64 && eh.e_phentsize == sizeof(Elf64_Phdr) &&
+        eh.e_phnum < 4096) {
+        is_static = 1;
+        for (unsigned i = 0; i < eh.e_phnum; i++) {
+            Elf64_Phdr ph;
+            if (fseek(f, (long)(eh.e_phoff + i * sizeof ph), SEEK_SET) != 0 ||
+                fread(&ph, sizeof ph, 1, f) != 1 || ph.p_type == PT_INTERP) {
+                is_static = 0;
+                break;
+            }
+        }
+    }
+    fclose(f);
+    return is_static;
+}
+
 int chim_launch(char *const argv[], const struct chim_launch_opts *o, pid_t *pid, const char *who)
 {
+    char exe[4096];
+    if (which(argv[0], exe, sizeof exe) == 0 && chim_is_static_elf(exe))
+        fprintf(stderr,
+                "%s: warning: %s is statically linked: the agent cannot be preloaded into it, "
+                "nothing will be measured\n",
+                who, exe);
     if (o->mode && strcmp(o->mode, "count") && strcmp(o->mode, "sample") &&
         strcmp(o->mode, "full")) {
         fprintf(stderr, "%s: unknown mode '%s' (count, sample, full)\n", who, o->mode);

@@ -24,6 +24,8 @@ int chim_jemalloc_path(char *buf, size_t n);
 /* Forks and execs argv under the agent. Returns 0 and the child's pid, or 2
  * after printing one line to stderr prefixed by `who`. */
 int chim_launch(char *const argv[], const struct chim_launch_opts *o, pid_t *pid, const char *who);
+/* 1 if path is a static ELF executable (LD_PRELOAD cannot reach it). */
+int chim_is_static_elf(const char *path);
 /* Waits for pid; returns its exit status as a shell would (128+signal). */
 int chim_wait_status(pid_t pid);
 
