@@ -255,3 +255,44 @@ Test(report, chromium_renders_dashboard, .timeout = 90)
     cr_assert_eq(system(cmd), 0);
     cr_assert_eq(access(out, R_OK), 0, "no screenshot");
 }
+
+/* Mutated reports and baselines: whatever parses is validated, and whatever
+ * validates is analyzed and rendered, without a crash (run under ASan). */
+Test(report, mutated_inputs_never_crash, .timeout = 60)
+{
+    size_t n = strlen(full_report);
+    char *buf = malloc(n + 1);
+    static const char subst[] = "\"{}[]:,0-1e9x\\ ";
+    unsigned seed = 12345;
+    struct chim_config cfg;
+    chim_config_defaults(&cfg);
+    FILE *devnull = fopen("/dev/null", "w");
+    int valid = 0;
+    for (int it = 0; it < 3000; it++) {
+        memcpy(buf, full_report, n + 1);
+        for (int k = 0; k < 1 + it % 4; k++) {
+            seed = seed * 1103515245u + 12345u;
+            buf[(seed >> 8) % n] = subst[(seed >> 20) % (sizeof subst - 1)];
+        }
+        cJSON *r = cJSON_Parse(buf);
+        char err[256];
+        if (r && chim_report_validate(r, "m", err, sizeof err) == 0) {
+            valid++;
+            cJSON *b = chim_baseline_new(&cfg);
+            chim_baseline_add_run(b, r, &cfg, "m", err, sizeof err);
+            struct chim_analysis a;
+            const cJSON *one[1] = {r};
+            if (chim_analyze(one, 1, &cfg, b, "b", &a) == 0) {
+                chim_report_write_html(r, &a, devnull);
+                chim_report_write_csv(r, &a, devnull);
+                chim_report_write_json(r, &a, devnull);
+                chim_analysis_print(&a, devnull);
+            }
+            cJSON_Delete(b);
+        }
+        cJSON_Delete(r);
+    }
+    fclose(devnull);
+    free(buf);
+    cr_assert_gt(valid, 100);
+}
