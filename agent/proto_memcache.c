@@ -105,7 +105,7 @@ static void token_char(struct chim__mc_stream *s, unsigned char ch, uint64_t now
             s->ntok++;
         s->tlen = 0;
     }
-    if (s->ntok == 1 && s->wlen < CHIM_MC_NAME_MAX) {
+    if (s->ntok == 1 && s->wlen < sizeof s->word - 1) {
         s->word[s->wlen++] = (char)ch;
         s->word[s->wlen] = 0;
     }

@@ -60,8 +60,7 @@ struct chim__mc_stream {
     uint32_t hits; /* replies: VALUE lines so far */
     uint16_t ntok; /* tokens on the line */
     uint8_t st, tlen, numtok, flags, wlen;
-    char word[CHIM_MC_NAME_MAX + 1]; /* first token */
-    uint8_t _pad[5];
+    char word[16]; /* first token (15 bytes kept) */
 };
 
 struct chim_mc_conn {
