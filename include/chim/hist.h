@@ -14,7 +14,8 @@
  * bucket and counted in `over` (`max` keeps the true value).
  *
  * Error bound: a percentile is reported as the midpoint of the bucket that
- * holds the sample of that rank, clamped to the recorded maximum. A bucket
+ * holds the sample of that rank, clamped to the recorded maximum (the
+ * 100th percentile is the exact maximum). A bucket
  * is at most 1/128 of its lower bound wide, so the relative error of any
  * reported percentile is at most 1/256 (0.39 %) for values inside the range.
  *
@@ -152,8 +153,8 @@ static inline uint64_t chim_hist_percentile(const struct chim_hist *h, double p)
         rank++;
     if (rank < 1)
         rank = 1;
-    if (rank > n)
-        rank = n;
+    if (rank >= n && chim_hist_max(h))
+        return chim_hist_max(h); /* the largest sample is known exactly */
     uint64_t cum = 0;
     uint32_t i = 0;
     for (; i < CHIM_HIST_BUCKETS; i++) {
