@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # demo.sh - the README's first command: installs what is missing, builds,
 # and runs the main job on the built-in example: the demo backend under the
-# agent, driven by the load generator, then the performance gate report
-# (`chimcollect quick`). Extra arguments go to `chimcollect quick`.
+# agent (with the mock LLM provider behind it), driven by the load
+# generator, then the suite's performance gate report (`chimcollect quick`).
+# The first time, a short run is saved as the baseline the gate compares
+# against. Extra arguments go to `chimcollect quick` (e.g. --out reports).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
-if build/bin/chimcollect quick --help >/dev/null 2>&1; then
-  exec build/bin/chimcollect quick "$@"
+if ! ls performance_baselines/performance_baseline_*.json >/dev/null 2>&1; then
+  echo "demo: no baseline yet: recording one (5 s run) ..." >&2
+  build/bin/chimcollect quick --duration 5 --no-baseline --save-baseline >/dev/null || true
 fi
-# Until the runner lands: a multi-threaded example under the agent.
-exec build/bin/chimcollect run -- build/tests/bin/threads_work 4
+exec build/bin/chimcollect quick "$@"
