@@ -10,11 +10,8 @@
 #include "agent.h"
 #include "net_track.h"
 #include "proto_http.h"
-#if __has_include("proto_resp.h") && __has_include("proto_memcache.h")
-#define CHIM_HAVE_KV 1
 #include "proto_memcache.h"
 #include "proto_resp.h"
-#endif
 
 /* fd table entry: 8 bytes. */
 struct chim_fdent {
@@ -40,10 +37,8 @@ struct chim_conn {
     char peer[CHIM_PEER_MAX];
     union {
         struct chim_http_conn http;
-#ifdef CHIM_HAVE_KV
         struct chim_resp_conn resp;
         struct chim_mc_conn mc;
-#endif
     } p;
 };
 

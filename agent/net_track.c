@@ -18,28 +18,7 @@
 #include <time.h>
 
 #include "net_conn.h"
-#if __has_include("route.h")
 #include "route.h"
-#else
-/* Until route.c lands: the path itself, query dropped, is the route. */
-struct chim_route_table {
-    int unused;
-};
-static void chim_route_table_parse(struct chim_route_table *t, const char *spec)
-{
-    (void)t;
-    (void)spec;
-}
-static void chim_route_template(const char *p, size_t n, const struct chim_route_table *t,
-                                char *out, size_t len)
-{
-    (void)t;
-    size_t i = 0;
-    for (; i < n && i + 1 < len && p[i] != '?'; i++)
-        out[i] = p[i];
-    out[i] = 0;
-}
-#endif
 
 int chim__net_on;
 struct chim_net_cfg chim__net_cfg;
@@ -324,7 +303,6 @@ static void on_http_client(void *ctx, const struct chim_http_exchange *x)
                     x->status >= 500, 0, 0);
 }
 
-#ifdef CHIM_HAVE_KV
 static void on_resp(void *ctx, const struct chim_resp_exchange *x)
 {
     record_upstream(ctx, CHIM_PROTO_REDIS, "", x->t_last - x->t_first, x->is_error, x->hits,
@@ -336,7 +314,6 @@ static void on_mc(void *ctx, const struct chim_mc_exchange *x)
     record_upstream(ctx, CHIM_PROTO_MEMCACHED, "", x->t_last - x->t_first, x->is_error, x->hits,
                     x->misses);
 }
-#endif
 
 /* ---- protocol choice ------------------------------------------------------ */
 
@@ -352,7 +329,7 @@ static int starts_with_method(const char *b, size_t n)
     return 0;
 }
 
-static __attribute__((unused)) int memcache_cmd(const char *b, size_t n)
+static int memcache_cmd(const char *b, size_t n)
 {
     static const char *m[] = {"get ",     "gets ", "set ",    "add ",  "replace ", "append ",
                               "prepend ", "cas ",  "delete ", "incr ", "decr ",    "touch ",
@@ -365,7 +342,7 @@ static __attribute__((unused)) int memcache_cmd(const char *b, size_t n)
     return 0;
 }
 
-static __attribute__((unused)) int ends_with(const char *s, const char *suffix)
+static int ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
     return a >= b && !memcmp(s + a - b, suffix, b);
@@ -387,14 +364,12 @@ static void choose(struct chim_conn *c, int dir, const char *b, size_t n)
     if (starts_with_method(b, n)) {
         c->proto = CONN_HTTP;
         chim_http_init(&c->p.http, c->kind == CHIM_FD_IN ? CHIM_HTTP_SERVER : CHIM_HTTP_CLIENT);
-#ifdef CHIM_HAVE_KV
     } else if (c->kind == CHIM_FD_OUT && (b[0] == '*' || ends_with(c->peer, ":6379"))) {
         c->proto = CONN_REDIS;
         chim_resp_init(&c->p.resp);
     } else if (c->kind == CHIM_FD_OUT && memcache_cmd(b, n)) {
         c->proto = CONN_MEMCACHED;
         chim_mc_init(&c->p.mc);
-#endif
     } else {
         c->proto = c->kind == CHIM_FD_OUT ? CONN_TURNS : CONN_OPAQUE;
     }
@@ -431,7 +406,6 @@ static void feed(struct chim_conn *c, int dir, const char *b, size_t n, uint64_t
             c->proto = CONN_OPAQUE;
         }
         break;
-#ifdef CHIM_HAVE_KV
     case CONN_REDIS:
         chim_resp_feed(&c->p.resp, dir == CHIM_NET_IN ? CHIM_DIR_IN : CHIM_DIR_OUT, b, n, now,
                        on_resp, c);
@@ -440,7 +414,6 @@ static void feed(struct chim_conn *c, int dir, const char *b, size_t n, uint64_t
         chim_mc_feed(&c->p.mc, dir == CHIM_NET_IN ? CHIM_DIR_IN : CHIM_DIR_OUT, b, n, now, on_mc,
                      c);
         break;
-#endif
     default:
         break;
     }
