@@ -216,7 +216,7 @@ static int parse_value(struct cli *c, struct demo *d, const char *a, const char 
 /* Parses argv; 0 ok, 1 help printed, 2 usage error. */
 static int parse_args(struct cli *c, struct demo *d, int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
             return 1;
@@ -231,7 +231,6 @@ static int parse_args(struct cli *c, struct demo *d, int argc, char **argv)
             fprintf(stderr, "chim-demo: invalid value for %s: '%s'\n", argv[i], argv[i + 1]);
             return 2;
         }
-        i++;
     }
     if (d->leak_route[0] && !d->leak_bytes)
         d->leak_bytes = 4096;

@@ -48,7 +48,7 @@ struct run {
     const struct chim__scenario *sc;
     struct chim_load_result *r;
     struct sockaddr_in sa;
-    char hostport[64];
+    char hostport[80];
     int ep;
     struct user *u;
     uint64_t t0, end, period_ns, timeout_ns, last_tick;

@@ -35,4 +35,6 @@ dead=$(free_port)
 "$BIN/chim-demo" --listen 127.0.0.1:0 --redis 127.0.0.1:$dead >/dev/null 2>$TMP/err
 rc=$?
 check '[ $rc = 2 ] && grep -q "cannot connect to redis" $TMP/err' "absent redis: rc $rc $(cat $TMP/err)"
+for p in "${PIDS[@]}"; do stop "$p"; done
+PIDS=()
 echo "PASS: demo with redis ($hits hits of $n)"
