@@ -480,6 +480,7 @@ static void line_end(struct chim_http_conn *c, struct chim__http_stream *s, int 
         s->st = S_HSTART;
         break;
     case L_HEMPTY:
+        s->hbytes = 0;
         headers_done(c, s, now, cb, ctx);
         break;
     case L_HEADER:
@@ -498,6 +499,7 @@ static void line_end(struct chim_http_conn *c, struct chim__http_stream *s, int 
         }
         break;
     case L_CDEND:
+        s->hbytes = 0; /* the header limit applies per chunk line, not per body */
         s->st = S_CSIZE;
         s->remain = 0;
         s->pos = 0;

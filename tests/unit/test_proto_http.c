@@ -373,6 +373,24 @@ Test(proto_http, header_section_limit)
     expect_error(CHIM_HTTP_SERVER, t, 1);
 }
 
+Test(proto_http, many_small_chunks)
+{
+    /* A streamed (SSE-like) response: far more chunk lines than the header
+     * limit allows for a header section. */
+    chim_http_init(&C, CHIM_HTTP_CLIENT);
+    memset(&L, 0, sizeof L);
+    const char *q = "POST /v1/chat HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+    const char *h = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    chim_http_feed(&C, OUT, q, strlen(q), 1, on_x, &L);
+    chim_http_feed(&C, IN, h, strlen(h), 2, on_x, &L);
+    for (int i = 0; i < 20000; i++)
+        chim_http_feed(&C, IN, "6\r\ndata: \r\n", 11, 3, on_x, &L);
+    chim_http_feed(&C, IN, "0\r\n\r\n", 5, 4, on_x, &L);
+    cr_assert_eq(C.errors, 0);
+    cr_assert_eq(L.n, 1);
+    cr_assert_eq(L.r[0].rb, strlen(h) + 20000 * 11 + 5);
+}
+
 /* The composite transcripts used for split equivalence. */
 static const struct seg T1[] = {
     {IN, "\r\nPOST /api/v1/users/42?debug=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nbody"},
