@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -351,8 +352,13 @@ static void accept_all(struct server *s)
 {
     for (;;) {
         int fd = accept(s->lfd, NULL, NULL);
-        if (fd < 0)
+        if (fd < 0) {
+            /* Out of descriptors: the listen socket stays readable, so
+             * pause instead of spinning until a connection closes. */
+            if (errno == EMFILE || errno == ENFILE)
+                usleep(10000);
             return; /* EAGAIN, or a transient error: epoll tells us again */
+        }
         struct conn *c = calloc(1, sizeof *c);
         if (!c) {
             close(fd);
@@ -394,8 +400,19 @@ static int listen_on(const char *host, int port, int *bound)
     return fd;
 }
 
+/* Many keep-alive clients need many descriptors: use the hard limit. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 static int setup(struct server *s, int *bound)
 {
+    raise_nofile();
     const struct chim_httpd_opts *o = s->o;
     sigset_t set;
     sigemptyset(&set);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -473,8 +474,20 @@ static int probe(struct run *R, char *err, size_t errlen)
     return -e;
 }
 
+/* Raises the descriptor soft limit towards the hard one for many users. */
+static void raise_nofile(int users)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)users + 64;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 static int setup_users(struct run *R)
 {
+    raise_nofile(R->o->users);
     size_t cap = (size_t)R->o->payload_bytes + 1024;
     R->u = calloc((size_t)R->o->users, sizeof *R->u);
     if (!R->u)
