@@ -51,6 +51,7 @@ struct chim_tls {
     struct chim_thread_slot *slot; /* NULL: slow path decides */
     int in_agent;                  /* the agent itself is running */
     int exiting;                   /* slot retired; count into `retired` */
+    int64_t leak_left;             /* leak tracking: bytes to the next recorded block */
 };
 
 extern struct chim_settings chim__cfg;

@@ -5,6 +5,7 @@
  * the header's section directory. Keep this the only list.
  */
 #include "agent.h"
+#include "leak.h"
 #include "net_track.h"
 
 uint32_t chim__extra_sections(struct chim_section *rows, uint32_t room)
@@ -12,7 +13,7 @@ uint32_t chim__extra_sections(struct chim_section *rows, uint32_t room)
     uint32_t n = 0;
     (void)rows;
     (void)room;
-    /* Leak tracking (sample/full modes) adds its rows here. */
+    n += chim__leak_sections(rows + n, room - n); /* leak tracking (sample/full) */
     n += chim__net_sections(rows + n, room - n); /* request capture */
     return n;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "leak.h"
 #include "net_track.h"
 
 struct chim_settings chim__cfg;
@@ -42,6 +43,7 @@ static void read_settings(void)
         char *e = chim__cfg.dir + chim__strlcpy(chim__cfg.dir, "/dev/shm/chim-", 32);
         chim__utoa((uint64_t)geteuid(), e);
     }
+    chim__leak_read_settings();
 }
 
 /* Thread exit: fold the slot into `retired`; later calls from this thread
@@ -87,10 +89,12 @@ static void fork_child(void)
     }
     int64_t live = chim__seg_live();
     chim__tls.slot = NULL;
-    chim__seg_detach();
     chim__tls.in_agent = 1;
+    chim__leak_fork_prepare();
+    chim__seg_detach();
     chim__net_fork_child();
     chim__seg_create(CHIM_FLAG_FORKED_CHILD, live);
+    chim__leak_fork_child();
     chim__tls.in_agent = 0;
     errno = saved;
 }
@@ -111,6 +115,7 @@ __attribute__((constructor(101))) static void chim_agent_init(void)
         pthread_atfork(fork_prepare, fork_parent, fork_child);
         chim__seg_create(0, 0);
     }
+    chim__leak_init();
     chim__tls.in_agent = 0;
     errno = saved;
 }
@@ -122,6 +127,7 @@ __attribute__((destructor(101))) static void chim_agent_fini(void)
         return;
     if (chim__tls.slot)
         chim__slot_flush(chim__tls.slot);
+    chim__leak_fini();
     chim__seg_mark_exited();
     errno = saved;
 }

@@ -22,8 +22,13 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "leak.h"
 
 #define EXPORT __attribute__((visibility("default")))
+/* The host's call site, passed to the leak tracker (sample/full modes). This
+ * file is built with -ffixed-rbp so the host's frame pointer survives. */
+#define RA() __builtin_return_address(0)
+#define INLINE static inline __attribute__((always_inline))
 
 struct chim_alloc_fns chim__next;
 int chim__glibc_fast_usable;
@@ -319,16 +324,23 @@ static void count_failed(void)
 
 /* ---- the interposed entry points ------------------------------------------ */
 
-EXPORT void *malloc(size_t n)
+INLINE void *do_malloc(size_t n, void *ra)
 {
     if (CHIM_UNLIKELY(!ready()))
         return boot_alloc(n, 16);
     void *p = chim__next.malloc(n);
-    if (CHIM_LIKELY(p != NULL))
+    if (CHIM_LIKELY(p != NULL)) {
         count_alloc(n, p);
-    else
+        CHIM_LEAK_ON_ALLOC(p, n, ra);
+    } else {
         count_failed();
+    }
     return p;
+}
+
+EXPORT void *malloc(size_t n)
+{
+    return do_malloc(n, RA());
 }
 
 EXPORT void free(void *p)
@@ -342,6 +354,7 @@ EXPORT void free(void *p)
     if (CHIM_UNLIKELY(!ready()))
         return;                  /* cannot happen: p came from the next allocator */
     count_free(chim__usable(p)); /* before the real free: p may be reused at once */
+    CHIM_LEAK_ON_FREE(p);
     chim__next.free(p);
 }
 
@@ -356,10 +369,12 @@ EXPORT void *calloc(size_t n, size_t m)
     if (CHIM_UNLIKELY(!ready()))
         return boot_alloc(total, 16); /* the arena is never reused: already zero */
     void *p = chim__next.calloc(n, m);
-    if (CHIM_LIKELY(p != NULL))
+    if (CHIM_LIKELY(p != NULL)) {
         count_alloc(total, p);
-    else
+        CHIM_LEAK_ON_ALLOC(p, total, RA());
+    } else {
         count_failed();
+    }
     return p;
 }
 
@@ -376,10 +391,17 @@ static void *boot_realloc(void *p, size_t n)
     return q;
 }
 
-EXPORT void *realloc(void *p, size_t n)
+/* A recorded block leaves the leak tracker before the real realloc and
+ * comes back if it fails (sample/full modes). */
+static __attribute__((noinline, cold)) int leak_take(void *p, struct chim_block *b)
+{
+    return chim__leak_take(p, b);
+}
+
+INLINE void *do_realloc(void *p, size_t n, void *ra)
 {
     if (!p)
-        return malloc(n);
+        return do_malloc(n, ra);
     if (CHIM_UNLIKELY(is_boot(p)))
         return boot_realloc(p, n);
     if (CHIM_UNLIKELY(!ready()))
@@ -388,14 +410,25 @@ EXPORT void *realloc(void *p, size_t n)
     /* Count the free first: once realloc returns, the old address may
      * already belong to another thread. */
     count_free(old);
+    struct chim_block ob;
+    unsigned char *f = chim__leak_filter;
+    int took = CHIM_UNLIKELY(f != NULL) && f[chim__filter_slot(p)] && leak_take(p, &ob);
     void *q = chim__next.realloc(p, n);
     if (CHIM_LIKELY(q != NULL)) {
         count_alloc(n, q);
+        CHIM_LEAK_ON_ALLOC(q, n, ra);
     } else if (n != 0) {
         count_unfree(old); /* failed: the old block is still live */
         count_failed();
+        if (took)
+            chim__leak_put_back(&ob);
     }
     return q;
+}
+
+EXPORT void *realloc(void *p, size_t n)
+{
+    return do_realloc(p, n, RA());
 }
 
 EXPORT void *reallocarray(void *p, size_t n, size_t m)
@@ -406,29 +439,31 @@ EXPORT void *reallocarray(void *p, size_t n, size_t m)
         count_failed();
         return NULL;
     }
-    return realloc(p, total);
+    return do_realloc(p, total, RA());
 }
 
-static void *aligned_common(size_t a, size_t n, void *(*fn)(size_t, size_t))
+INLINE void *aligned_common(size_t a, size_t n, void *(*fn)(size_t, size_t), void *ra)
 {
     if (CHIM_UNLIKELY(!ready()))
         return boot_alloc(n, a);
     void *p = fn(a, n);
-    if (CHIM_LIKELY(p != NULL))
+    if (CHIM_LIKELY(p != NULL)) {
         count_alloc(n, p);
-    else
+        CHIM_LEAK_ON_ALLOC(p, n, ra);
+    } else {
         count_failed();
+    }
     return p;
 }
 
 EXPORT void *memalign(size_t a, size_t n)
 {
-    return aligned_common(a, n, ready() ? chim__next.memalign : NULL);
+    return aligned_common(a, n, ready() ? chim__next.memalign : NULL, RA());
 }
 
 EXPORT void *aligned_alloc(size_t a, size_t n)
 {
-    return aligned_common(a, n, ready() ? chim__next.aligned_alloc : NULL);
+    return aligned_common(a, n, ready() ? chim__next.aligned_alloc : NULL, RA());
 }
 
 EXPORT int posix_memalign(void **out, size_t a, size_t n)
@@ -443,10 +478,12 @@ EXPORT int posix_memalign(void **out, size_t a, size_t n)
         return 0;
     }
     int rc = chim__next.posix_memalign(out, a, n);
-    if (rc == 0)
+    if (rc == 0) {
         count_alloc(n, *out);
-    else
+        CHIM_LEAK_ON_ALLOC(*out, n, RA());
+    } else {
         count_failed();
+    }
     return rc;
 }
 
@@ -455,10 +492,12 @@ EXPORT void *valloc(size_t n)
     if (CHIM_UNLIKELY(!ready()))
         return boot_alloc(n, 4096);
     void *p = chim__next.valloc(n);
-    if (CHIM_LIKELY(p != NULL))
+    if (CHIM_LIKELY(p != NULL)) {
         count_alloc(n, p);
-    else
+        CHIM_LEAK_ON_ALLOC(p, n, RA());
+    } else {
         count_failed();
+    }
     return p;
 }
 
@@ -467,10 +506,12 @@ EXPORT void *pvalloc(size_t n)
     if (CHIM_UNLIKELY(!ready()))
         return boot_alloc((n + 4095) & ~(size_t)4095, 4096);
     void *p = chim__next.pvalloc(n);
-    if (CHIM_LIKELY(p != NULL))
+    if (CHIM_LIKELY(p != NULL)) {
         count_alloc(n, p);
-    else
+        CHIM_LEAK_ON_ALLOC(p, n, RA());
+    } else {
         count_failed();
+    }
     return p;
 }
 

@@ -12,6 +12,7 @@
 
 #include "commands.h"
 #include "launch.h"
+#include "leaks.h"
 #include "report.h"
 #include "report_out.h"
 
@@ -66,9 +67,20 @@ static int report_tree(const char *dir, pid_t pid, uint64_t t0, const char *form
     }
     keep_tree(&set, pid, t0);
     cJSON *r = chim_report_build(&set, dir, 0);
-    chim_seg_set_free(&set);
     rc = chim_report_output(r, format, out, "chimcollect run");
     cJSON_Delete(r);
+    /* Sample or full mode: the leak summary follows the report. */
+    if (!out && !strcmp(format, "text")) {
+        char err[256];
+        struct chim_leak_opts lopts = {.top = 10, .suppress_file = getenv("CHIM_SUPPRESS")};
+        struct chim_leaks *l = chim_leaks_build(&set, NULL, 0, &lopts, err, sizeof err);
+        if (l && chim_leaks_nprocs(l)) {
+            fprintf(stdout, "\nleaks (chimcollect leaks --dir %s for more):\n", dir);
+            chim_leaks_text(l, stdout);
+        }
+        chim_leaks_free(l);
+    }
+    chim_seg_set_free(&set);
     return rc;
 }
 

@@ -1,0 +1,103 @@
+/*
+ * leak.h - the leak tracker's interface to the rest of the agent (sample
+ * and full modes): settings, the call-outs the malloc hooks make, the module
+ * map, the address table and the exit scan. Count mode never reaches any of
+ * this except through one well-predicted branch per call (see the inline
+ * helpers at the end).
+ */
+#ifndef CHIM_LEAK_H
+#define CHIM_LEAK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent.h"
+#include "chim/shm_leak.h"
+
+/* Settings, read once in the constructor (read_settings). */
+struct chim_leak_settings {
+    uint32_t unwinder;     /* enum chim_unwinder */
+    uint32_t depth;        /* CHIM_STACK_DEPTH, 4..128, default 32 */
+    uint64_t sample_bytes; /* CHIM_SAMPLE_BYTES, default 512 KiB */
+    uint64_t max_stacks;   /* CHIM_MAX_STACKS (= sites), power of two, default 16384 */
+    uint64_t max_modules;  /* CHIM_MAX_MODULES, default 512 */
+    uint64_t max_tracked;  /* CHIM_MAX_TRACKED, blocks in the address table, default 2 Mi */
+    uint64_t epoch_ns;     /* CHIM_HISTORY_MS x 1e6, default 1 s */
+    int scan;              /* CHIM_LEAK_SCAN=0 disables the exit scan (full mode) */
+};
+extern struct chim_leak_settings chim__leakcfg;
+
+/* One record of the address table (agent-owned mmap memory). */
+struct chim_block {
+    uint64_t addr;     /* 0 empty, 1 deleted, else the block's address */
+    uint64_t size;     /* requested size */
+    uint32_t stack;    /* stack id */
+    uint32_t birth_ms; /* CLOCK_MONOTONIC_COARSE ms after start */
+};
+
+/* leak_track.c */
+void chim__leak_read_settings(void);
+uint32_t chim__leak_sections(struct chim_section *rows, uint32_t room);
+void chim__leak_init(void);         /* constructor, after the segment exists */
+void chim__leak_fork_prepare(void); /* fork child, before the parent's segment goes */
+void chim__leak_fork_child(void);   /* fork child, after its segment exists */
+void chim__leak_fini(void);         /* library destructor: exit scan */
+/* Call-outs from the hooks (cold paths). `ra` is the hook's return address. */
+void chim__leak_alloc(void *p, size_t n, void *ra);
+void chim__leak_free(void *p);
+/* realloc: the old block's record is taken out before the real realloc and
+ * put back if the call failed. Returns nonzero if a record was taken. */
+int chim__leak_take(void *p, struct chim_block *out);
+void chim__leak_put_back(const struct chim_block *b);
+
+/* The address table, for the scan (leak_track.c). */
+struct chim_block *chim__leak_table(uint64_t *cap);
+struct chim_site *chim__leak_site(uint32_t stack);
+uint64_t chim__leak_now_ms(void);
+extern uint64_t chim__leak_start_ms;
+
+/* leak_modules.c: module map, refreshed outside the hooks. */
+void chim__modules_init(void);
+void chim__modules_refresh(void);
+int chim__in_agent_text(uintptr_t ip);
+int chim__in_libc_text(uintptr_t ip);
+/* Calls fn for each writable PT_LOAD of every loaded object except the
+ * agent (the scan's data/bss roots) and for each calling thread's TLS block. */
+void chim__modules_roots(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg);
+
+/* leak_scan.c */
+void chim__leak_scan(void);
+/* Registry of live threads' stacks (filled at thread start, dl_hooks.c):
+ * returns an index for chim__threads_remove, or -1 when full. */
+int chim__threads_add(uintptr_t lo, uintptr_t hi);
+void chim__threads_remove(int idx);
+void chim__threads_reset_child(void);
+
+/* ---- hot-path helpers used by malloc_hooks.c ------------------------------ */
+
+/* Counting filter of tracked addresses (NULL in count mode): an untracked
+ * free costs one load and a branch, a count-mode free one load. */
+extern unsigned char *chim__leak_filter;
+#define CHIM_FILTER_BITS 20
+
+static inline uint32_t chim__filter_slot(const void *p)
+{
+    return (uint32_t)(((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ull >> (64 - CHIM_FILTER_BITS));
+}
+
+/* Allocation: one subtract and one branch; the countdown never fires in
+ * count mode after the first call (it is set out of reach). */
+#define CHIM_LEAK_ON_ALLOC(p, n, ra)                                                               \
+    do {                                                                                           \
+        if (CHIM_UNLIKELY((chim__tls.leak_left -= (int64_t)(n)) < 0))                              \
+            chim__leak_alloc((p), (n), (ra));                                                      \
+    } while (0)
+
+#define CHIM_LEAK_ON_FREE(p)                                                                       \
+    do {                                                                                           \
+        unsigned char *f_ = chim__leak_filter;                                                     \
+        if (CHIM_UNLIKELY(f_ != NULL) && f_[chim__filter_slot(p)])                                 \
+            chim__leak_free(p);                                                                    \
+    } while (0)
+
+#endif

@@ -1,0 +1,259 @@
+/*
+ * leak_modules.c - the module map in the segment (path, address range, load
+ * bias, build id of every loaded object), so the collector can symbolize
+ * stacks after the process is gone, and the exit scan's data/bss/TLS roots.
+ *
+ * dl_iterate_phdr takes the loader lock and must never run inside a malloc
+ * hook: the map is refreshed in the constructor, after dlopen and dlclose
+ * (dl_hooks.c), in a fork child and at exit, and the refresh is skipped when
+ * the loader's add/remove counters have not moved. Entries are appended and
+ * never reused: a dlclosed object keeps its entry with `unload_gen` set.
+ * The agent's own range and the C library's are kept in plain globals for
+ * the unwinder's per-frame tests.
+ */
+#include <elf.h>
+#include <link.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "leak.h"
+
+static uintptr_t agent_lo, agent_hi, libc_lo, libc_hi;
+static int refresh_lock;
+static unsigned long long last_adds, last_subs;
+static uint64_t gen;
+static unsigned char seen[4096];
+
+int chim__in_agent_text(uintptr_t ip)
+{
+    return ip - agent_lo < agent_hi - agent_lo;
+}
+
+int chim__in_libc_text(uintptr_t ip)
+{
+    return ip - libc_lo < libc_hi - libc_lo;
+}
+
+static struct chim_module *table(uint64_t *n)
+{
+    *n = chim__sec_count[CHIM_SEC_MODULES];
+    if (*n > sizeof seen)
+        *n = sizeof seen;
+    return chim__sec_base[CHIM_SEC_MODULES];
+}
+
+static struct chim_leak_info *info(void)
+{
+    return chim__sec_base[CHIM_SEC_LEAKS];
+}
+
+static void object_range(const struct dl_phdr_info *o, uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = UINTPTR_MAX;
+    *hi = 0;
+    for (int i = 0; i < o->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &o->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t a = o->dlpi_addr + ph->p_vaddr, b = a + ph->p_memsz;
+        *lo = a < *lo ? a : *lo;
+        *hi = b > *hi ? b : *hi;
+    }
+}
+
+/* NT_GNU_BUILD_ID from the object's PT_NOTE segments (mapped memory). */
+static uint32_t build_id(const struct dl_phdr_info *o, uint8_t *out)
+{
+    for (int i = 0; i < o->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &o->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE)
+            continue;
+        const char *p = (const char *)(o->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+            const char *name = p + sizeof *nh;
+            const char *desc = name + ((nh->n_namesz + 3) & ~3u);
+            if (desc + nh->n_descsz > end)
+                break;
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && !memcmp(name, "GNU", 4)) {
+                uint32_t n = nh->n_descsz < CHIM_BUILD_ID_MAX ? nh->n_descsz : CHIM_BUILD_ID_MAX;
+                memcpy(out, desc, n);
+                return n;
+            }
+            p = desc + ((nh->n_descsz + 3) & ~3u);
+        }
+    }
+    return 0;
+}
+
+static uint32_t module_flags(const char *path, uintptr_t lo, uintptr_t hi, int first)
+{
+    uintptr_t self = (uintptr_t)&chim__in_agent_text;
+    uint32_t f = 0;
+    if (self >= lo && self < hi)
+        f |= CHIM_MOD_AGENT;
+    if (strstr(path, "/libc.so") || !strncmp(path, "libc.so", 7))
+        f |= CHIM_MOD_LIBC;
+    if (strstr(path, "/ld-linux") || strstr(path, "/ld64.so"))
+        f |= CHIM_MOD_LDSO;
+    if (strstr(path, "linux-vdso") || strstr(path, "linux-gate"))
+        f |= CHIM_MOD_VDSO;
+    if (first && !*path)
+        f |= CHIM_MOD_MAIN;
+    return f;
+}
+
+static void note_ranges(uint32_t flags, uintptr_t lo, uintptr_t hi)
+{
+    if (flags & CHIM_MOD_AGENT) {
+        agent_lo = lo;
+        agent_hi = hi;
+    }
+    if (flags & CHIM_MOD_LIBC) {
+        libc_lo = lo;
+        libc_hi = hi;
+    }
+}
+
+/* Appends a new entry for object `o`, or marks its existing entry seen. */
+static void add_object(struct dl_phdr_info *o, int first)
+{
+    uintptr_t lo, hi;
+    object_range(o, &lo, &hi);
+    if (hi <= lo)
+        return;
+    const char *path = o->dlpi_name ? o->dlpi_name : "";
+    uint32_t flags = module_flags(path, lo, hi, first);
+    note_ranges(flags, lo, hi);
+    uint64_t n;
+    struct chim_module *m = table(&n);
+    if (!m)
+        return;
+    uint64_t i = 0;
+    for (; i < n && m[i].state == CHIM_LEAK_READY; i++) {
+        if (m[i].start == lo && m[i].bias == o->dlpi_addr && !m[i].unload_gen) {
+            seen[i] = 1;
+            return;
+        }
+    }
+    if (i >= n) {
+        if (info())
+            info()->modules_dropped++;
+        return;
+    }
+    struct chim_module *e = &m[i];
+    e->state = CHIM_LEAK_WRITING;
+    e->flags = flags;
+    e->start = lo;
+    e->end = hi;
+    e->bias = o->dlpi_addr;
+    e->load_gen = gen + 1;
+    e->unload_gen = 0;
+    e->build_id_len = build_id(o, e->build_id);
+    if ((flags & CHIM_MOD_MAIN) && chim__seg)
+        chim__strlcpy(e->path, chim__seg->exe, sizeof e->path);
+    else
+        chim__strlcpy(e->path, path, sizeof e->path);
+    __atomic_store_n(&e->state, CHIM_LEAK_READY, __ATOMIC_RELEASE);
+    seen[i] = 1;
+}
+
+static int refresh_cb(struct dl_phdr_info *o, size_t size, void *arg)
+{
+    int *first = arg;
+    (void)size;
+    add_object(o, *first);
+    *first = 0;
+    return 0;
+}
+
+/* Marks objects the loader no longer lists as unloaded. */
+static int retire_unseen(void)
+{
+    uint64_t n;
+    struct chim_module *m = table(&n);
+    int changed = 0;
+    for (uint64_t i = 0; m && i < n && m[i].state == CHIM_LEAK_READY; i++) {
+        if (!seen[i] && !m[i].unload_gen) {
+            m[i].unload_gen = gen + 1;
+            changed = 1;
+        }
+        changed |= seen[i] && m[i].load_gen == gen + 1;
+    }
+    return changed;
+}
+
+static int adds_cb(struct dl_phdr_info *o, size_t size, void *arg)
+{
+    unsigned long long *v = arg;
+    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof o->dlpi_subs) {
+        v[0] = o->dlpi_adds;
+        v[1] = o->dlpi_subs;
+    }
+    return 1; /* the first object carries the loader's counters */
+}
+
+void chim__modules_refresh(void)
+{
+    if (__atomic_exchange_n(&refresh_lock, 1, __ATOMIC_ACQUIRE))
+        return; /* another thread is refreshing right now */
+    int saved_guard = chim__tls.in_agent;
+    chim__tls.in_agent = 1;
+    unsigned long long v[2] = {0, 0};
+    dl_iterate_phdr(adds_cb, v);
+    if (gen == 0 || v[0] != last_adds || v[1] != last_subs) {
+        last_adds = v[0];
+        last_subs = v[1];
+        memset(seen, 0, sizeof seen);
+        int first = 1;
+        dl_iterate_phdr(refresh_cb, &first);
+        if (retire_unseen() || gen == 0) {
+            gen++;
+            if (info())
+                __atomic_store_n(&info()->modules_gen, gen, __ATOMIC_RELEASE);
+        }
+    }
+    chim__tls.in_agent = saved_guard;
+    __atomic_store_n(&refresh_lock, 0, __ATOMIC_RELEASE);
+}
+
+void chim__modules_init(void)
+{
+    refresh_lock = 0;
+    gen = 0;
+    chim__modules_refresh();
+}
+
+/* ---- exit-scan roots ------------------------------------------------------ */
+
+struct roots_arg {
+    void (*fn)(uintptr_t, uintptr_t, void *);
+    void *arg;
+};
+
+static int roots_cb(struct dl_phdr_info *o, size_t size, void *varg)
+{
+    struct roots_arg *ra = varg;
+    uintptr_t lo, hi;
+    (void)size;
+    object_range(o, &lo, &hi);
+    if ((uintptr_t)&chim__in_agent_text - lo < hi - lo)
+        return 0; /* the agent's tables point at every block: never a root */
+    for (int i = 0; i < o->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &o->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W)) {
+            uintptr_t a = o->dlpi_addr + ph->p_vaddr;
+            ra->fn(a, a + ph->p_memsz, ra->arg);
+        } else if (ph->p_type == PT_TLS && o->dlpi_tls_data) {
+            uintptr_t a = (uintptr_t)o->dlpi_tls_data;
+            ra->fn(a, a + ph->p_memsz, ra->arg);
+        }
+    }
+    return 0;
+}
+
+void chim__modules_roots(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg)
+{
+    struct roots_arg ra = {fn, arg};
+    dl_iterate_phdr(roots_cb, &ra);
+}

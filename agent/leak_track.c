@@ -1,0 +1,563 @@
+/*
+ * leak_track.c - sample and full modes: which allocations are recorded,
+ * where their stacks go, and how frees find them.
+ *
+ * sample: Poisson sampling by bytes. Each thread counts down a gap drawn
+ *   from an exponential of mean R (CHIM_SAMPLE_BYTES); the hook subtracts
+ *   the size and branches, nothing else. A block that crosses zero is
+ *   recorded with its stack and carries the weight Z / (1 - exp(-Z/R)), so
+ *   per-site live bytes are unbiased (jemalloc's and tcmalloc's estimator).
+ * full: every block is recorded (the countdown is kept negative).
+ *
+ * Recorded blocks live in an open-addressing table of addresses in
+ * agent-owned anonymous memory (never the host's heap, never the
+ * allocator's chunk headers), claimed with one CAS: no locks, nothing a fork
+ * child can find held. A counting filter in front of it lets a free of an
+ * unrecorded block leave after one load. When a table is full the block or
+ * stack is dropped and counted (`dropped` in the header), never waited for.
+ * Stacks are deduplicated into the segment's STACKS section; per-stack
+ * counters go to SITES (same index), with a birth-time histogram and a
+ * small history ring of live bytes per epoch.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "leak.h"
+#include "unwind.h"
+
+#define TAB_EMPTY 0u
+#define TAB_GONE  1u
+#define PROBE_MAX 128
+
+struct chim_leak_settings chim__leakcfg;
+unsigned char *chim__leak_filter;
+uint64_t chim__leak_start_ms;
+
+static struct chim_block *tab;
+static uint64_t tab_mask;
+static int inited; /* the constructor has run (count mode included) */
+static int active; /* sample or full mode, tables ready */
+static uint32_t mode;
+static double inv_rate;
+static CHIM_TLS uint64_t rng;
+
+/* ---- settings ------------------------------------------------------------- */
+
+static uint64_t env_u64(const char *name, uint64_t def, uint64_t lo, uint64_t hi)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return def;
+    char *end;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (*end == 'k' || *end == 'K')
+        x <<= 10;
+    else if (*end == 'm' || *end == 'M')
+        x <<= 20;
+    return x < lo ? lo : x > hi ? hi : x;
+}
+
+static uint64_t pow2_at_least(uint64_t v)
+{
+    uint64_t p = 1;
+    while (p < v)
+        p <<= 1;
+    return p;
+}
+
+void chim__leak_read_settings(void)
+{
+    struct chim_leak_settings *c = &chim__leakcfg;
+    const char *u = getenv("CHIM_UNWIND");
+    c->depth = (uint32_t)env_u64("CHIM_STACK_DEPTH", 32, 4, CHIM_STACK_DEPTH_MAX);
+    c->sample_bytes = env_u64("CHIM_SAMPLE_BYTES", 512 * 1024, 1, 1ull << 40);
+    c->max_stacks = pow2_at_least(env_u64("CHIM_MAX_STACKS", 16384, 64, 1u << 20));
+    c->max_modules = env_u64("CHIM_MAX_MODULES", 512, 16, 4096);
+    c->max_tracked = env_u64("CHIM_MAX_TRACKED", 2u << 20, 1024, 1ull << 30);
+    c->epoch_ns = env_u64("CHIM_HISTORY_MS", 1000, 10, 3600000) * 1000000ull;
+    c->scan = env_u64("CHIM_LEAK_SCAN", 1, 0, 1) != 0;
+    /* Default: frame pointers for full mode (a stack per allocation);
+     * libunwind for sample mode, where only sampled blocks are unwound. */
+    c->unwinder = chim__cfg.mode == CHIM_MODE_FULL ? CHIM_UNWIND_AUTO : CHIM_UNWIND_LIBUNWIND;
+    if (u && !strcmp(u, "fp"))
+        c->unwinder = CHIM_UNWIND_FP;
+    else if (u && !strcmp(u, "libunwind"))
+        c->unwinder = CHIM_UNWIND_LIBUNWIND;
+    else if (u && !strcmp(u, "auto"))
+        c->unwinder = CHIM_UNWIND_AUTO;
+}
+
+static int wanted(void)
+{
+    return !chim__cfg.disabled && chim__cfg.mode != CHIM_MODE_COUNT;
+}
+
+uint32_t chim__leak_sections(struct chim_section *rows, uint32_t room)
+{
+    const struct chim_leak_settings *c = &chim__leakcfg;
+    if (!wanted() || room < 4)
+        return 0;
+    rows[0] =
+        (struct chim_section){CHIM_SEC_MODULES, sizeof(struct chim_module), 0, c->max_modules};
+    rows[1] = (struct chim_section){CHIM_SEC_STACKS, CHIM_STACK_ELEM(c->depth), 0, c->max_stacks};
+    rows[2] = (struct chim_section){CHIM_SEC_SITES, sizeof(struct chim_site), 0, c->max_stacks};
+    rows[3] = (struct chim_section){CHIM_SEC_LEAKS, sizeof(struct chim_leak_info), 0, 1};
+    return 4;
+}
+
+/* ---- small helpers -------------------------------------------------------- */
+
+static struct chim_leak_info *info(void)
+{
+    return chim__sec_base[CHIM_SEC_LEAKS];
+}
+
+static struct chim_stack *stack_at(uint64_t i)
+{
+    return (struct chim_stack *)((char *)chim__sec_base[CHIM_SEC_STACKS] +
+                                 i * CHIM_STACK_ELEM(chim__leakcfg.depth));
+}
+
+struct chim_site *chim__leak_site(uint32_t stack)
+{
+    struct chim_site *s = chim__sec_base[CHIM_SEC_SITES];
+    return s && stack < chim__sec_count[CHIM_SEC_SITES] ? &s[stack] : NULL;
+}
+
+struct chim_block *chim__leak_table(uint64_t *cap)
+{
+    *cap = tab ? tab_mask + 1 : 0;
+    return tab;
+}
+
+uint64_t chim__leak_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void count_drop(uint64_t *field)
+{
+    if (field)
+        __atomic_fetch_add(field, 1, __ATOMIC_RELAXED);
+    if (chim__seg)
+        __atomic_fetch_add(&chim__seg->dropped, 1, __ATOMIC_RELAXED);
+}
+
+#define ADD(field, v) __atomic_fetch_add(&(field), (v), __ATOMIC_RELAXED)
+
+/* ---- sampling ------------------------------------------------------------- */
+
+static uint64_t next_rand(void)
+{
+    uint64_t x = rng;
+    if (CHIM_UNLIKELY(!x))
+        x = chim__now_ns(CLOCK_MONOTONIC) ^ ((uint64_t)syscall(SYS_gettid) << 32) ^
+            (uint64_t)(uintptr_t)&rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    rng = x ? x : 0x9E3779B97F4A7C15ull;
+    return rng;
+}
+
+/* An exponential gap with mean R bytes. */
+static int64_t next_gap(void)
+{
+    double u = (double)((next_rand() >> 11) + 1) * (1.0 / 9007199254740992.0); /* (0, 1] */
+    double g = -log(u) * (double)chim__leakcfg.sample_bytes;
+    return g < 9e18 ? (int64_t)g + 1 : INT64_MAX / 4;
+}
+
+/* Weights of one recorded block: blocks (in CHIM_LEAK_WUNIT) and bytes. */
+static void weights(uint64_t z, uint64_t *wc, uint64_t *wb)
+{
+    if (mode == CHIM_MODE_FULL) {
+        *wc = CHIM_LEAK_WUNIT;
+        *wb = z;
+        return;
+    }
+    double p = -expm1(-(double)z * inv_rate); /* P(sampled) = 1 - exp(-Z/R) */
+    if (p < 1e-9)
+        p = 1e-9;
+    *wc = (uint64_t)llround(CHIM_LEAK_WUNIT / p);
+    *wb = (uint64_t)llround((double)z / p);
+}
+
+/* ---- stacks --------------------------------------------------------------- */
+
+static uint64_t stack_hash(const uint64_t *ips, int d)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)d;
+    for (int i = 0; i < d; i++) {
+        h ^= ips[i];
+        h *= 0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
+    }
+    return h ? h : 1;
+}
+
+static int same_ips(const struct chim_stack *s, const uint64_t *ips, int d)
+{
+    for (int i = 0; i < d; i++)
+        if (s->ip[i] != ips[i])
+            return 0;
+    return 1;
+}
+
+/* The id of this stack, adding it if new; 0 when the table has no room. */
+static uint32_t intern(const uint64_t *ips, int d)
+{
+    uint64_t h = stack_hash(ips, d), mask = chim__sec_count[CHIM_SEC_STACKS] - 1;
+    for (uint64_t i = 0; i < PROBE_MAX; i++) {
+        uint64_t idx = (h + i) & mask;
+        if (idx == 0)
+            continue;
+        struct chim_stack *s = stack_at(idx);
+        uint32_t st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+        if (st == CHIM_LEAK_READY) {
+            if (s->hash == h && s->depth == d && same_ips(s, ips, d))
+                return (uint32_t)idx;
+            continue;
+        }
+        uint32_t empty = CHIM_LEAK_EMPTY;
+        if (st == CHIM_LEAK_EMPTY &&
+            __atomic_compare_exchange_n(&s->state, &empty, CHIM_LEAK_WRITING, 0, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED)) {
+            s->hash = h;
+            s->depth = (uint16_t)d;
+            s->flags = d >= (int)chim__leakcfg.depth;
+            memcpy(s->ip, ips, (size_t)d * sizeof *ips);
+            __atomic_store_n(&s->state, CHIM_LEAK_READY, __ATOMIC_RELEASE);
+            ADD(info()->stacks_used, 1);
+            return (uint32_t)idx;
+        }
+        /* Being written by another thread: a duplicate entry is harmless
+         * (the collector merges equal stacks). */
+    }
+    count_drop(&info()->stacks_dropped);
+    return 0;
+}
+
+/* ---- per-site counters ---------------------------------------------------- */
+
+/* Records live bytes at the end of the current epoch; epochs skipped since
+ * the last write held the value from before this event. */
+static void ring_note(struct chim_site *s, uint64_t now_ms, int64_t before, int64_t after)
+{
+    uint64_t e = (now_ms - chim__leak_start_ms) * 1000000ull / chim__leakcfg.epoch_ns;
+    uint64_t last = __atomic_load_n(&s->hist_epoch, __ATOMIC_RELAXED);
+    if (last < e + 1) {
+        uint64_t k = last;
+        if (e + 1 > CHIM_HIST_RING && k < e + 1 - CHIM_HIST_RING)
+            k = e + 1 - CHIM_HIST_RING;
+        for (; k < e; k++)
+            __atomic_store_n(&s->hist[k % CHIM_HIST_RING], before, __ATOMIC_RELAXED);
+        __atomic_store_n(&s->hist_epoch, e + 1, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&s->hist[e % CHIM_HIST_RING], after, __ATOMIC_RELAXED);
+}
+
+enum { SITE_ALLOC, SITE_FREE, SITE_UNFREE };
+
+static void site_apply(uint32_t stack, uint64_t size, uint32_t birth_ms, int what, uint64_t now)
+{
+    struct chim_site *s = chim__leak_site(stack);
+    if (!s)
+        return;
+    uint64_t wc, wb;
+    weights(size, &wc, &wb);
+    unsigned b = chim_birth_bucket(birth_ms / 1000u);
+    int64_t delta;
+    if (what == SITE_ALLOC) {
+        ADD(s->allocs, 1);
+        ADD(s->alloc_w, wc);
+        ADD(s->alloc_bytes, wb);
+        delta = (int64_t)wb;
+    } else if (what == SITE_FREE) {
+        ADD(s->frees, 1);
+        ADD(s->free_w, wc);
+        ADD(s->free_bytes, wb);
+        delta = -(int64_t)wb;
+    } else {
+        ADD(s->frees, -1);
+        ADD(s->free_w, -wc);
+        ADD(s->free_bytes, -wb);
+        delta = (int64_t)wb;
+    }
+    ADD(s->birth_bytes[b], delta);
+    int64_t after = (int64_t)(__atomic_load_n(&s->alloc_bytes, __ATOMIC_RELAXED) -
+                              __atomic_load_n(&s->free_bytes, __ATOMIC_RELAXED));
+    ring_note(s, now, after - delta, after);
+}
+
+/* ---- address table -------------------------------------------------------- */
+
+static inline uint64_t tab_home(uint64_t a)
+{
+    return ((a >> 4) * 0x9E3779B97F4A7C15ull) >> 17;
+}
+
+static void filter_inc(const void *p)
+{
+    unsigned char *f = &chim__leak_filter[chim__filter_slot(p)];
+    unsigned char v = __atomic_load_n(f, __ATOMIC_RELAXED);
+    while (v < 255 && !__atomic_compare_exchange_n(f, &v, (unsigned char)(v + 1), 1,
+                                                   __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+        ;
+}
+
+static void filter_dec(const void *p)
+{
+    unsigned char *f = &chim__leak_filter[chim__filter_slot(p)];
+    unsigned char v = __atomic_load_n(f, __ATOMIC_RELAXED);
+    while (v > 0 && v < 255 && /* a saturated counter stays: it may cover more */
+           !__atomic_compare_exchange_n(f, &v, (unsigned char)(v - 1), 1, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
+        ;
+}
+
+static int tab_insert(const struct chim_block *b)
+{
+    uint64_t h = tab_home(b->addr);
+    for (uint64_t i = 0; i < PROBE_MAX; i++) {
+        struct chim_block *e = &tab[(h + i) & tab_mask];
+        uint64_t k = __atomic_load_n(&e->addr, __ATOMIC_RELAXED);
+        if (k > TAB_GONE)
+            continue;
+        /* Claimed with a placeholder key (2, never an address), filled,
+         * then published. */
+        if (__atomic_compare_exchange_n(&e->addr, &k, TAB_GONE + 1, 0, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED)) {
+            e->size = b->size;
+            e->stack = b->stack;
+            e->birth_ms = b->birth_ms;
+            filter_inc((void *)(uintptr_t)b->addr);
+            __atomic_store_n(&e->addr, b->addr, __ATOMIC_RELEASE);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Removes p's record, copying it to *out. 0 if p was not recorded. */
+static int tab_take(const void *p, struct chim_block *out)
+{
+    uint64_t a = (uint64_t)(uintptr_t)p, h = tab_home(a);
+    for (uint64_t i = 0; i < PROBE_MAX; i++) {
+        struct chim_block *e = &tab[(h + i) & tab_mask];
+        uint64_t k = __atomic_load_n(&e->addr, __ATOMIC_ACQUIRE);
+        if (k == TAB_EMPTY)
+            return 0;
+        if (k != a)
+            continue;
+        *out = *e;
+        out->addr = a;
+        if (!__atomic_compare_exchange_n(&e->addr, &k, TAB_GONE, 0, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_RELAXED))
+            return 0; /* another thread freed it (a double free in the host) */
+        filter_dec(p);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- the call-outs -------------------------------------------------------- */
+
+static void record(void *p, size_t n, uintptr_t ra)
+{
+    uint64_t ips[CHIM_STACK_DEPTH_MAX];
+    int d = chim__unwind(ra, ips, (int)chim__leakcfg.depth);
+    uint32_t sid = intern(ips, d);
+    uint64_t now = chim__leak_now_ms();
+    struct chim_block b = {(uint64_t)(uintptr_t)p, n, sid, (uint32_t)(now - chim__leak_start_ms)};
+    if (!tab_insert(&b)) {
+        count_drop(&info()->tracked_dropped);
+        return;
+    }
+    site_apply(sid, n, b.birth_ms, SITE_ALLOC, now);
+}
+
+void chim__leak_alloc(void *p, size_t n, void *ra)
+{
+    if (CHIM_UNLIKELY(!active)) {
+        /* Count mode: out of reach for good. Before the constructor: try
+         * again next time. */
+        chim__tls.leak_left = inited ? INT64_MAX / 4 : 0;
+        return;
+    }
+    int saved = errno;
+    if (mode == CHIM_MODE_FULL) {
+        chim__tls.leak_left = -1;
+    } else if (CHIM_UNLIKELY(!rng)) {
+        /* The thread's first gap: this block is sampled only if it
+         * reaches past it. */
+        chim__tls.leak_left = next_gap() - (int64_t)n;
+        if (chim__tls.leak_left >= 0) {
+            errno = saved;
+            return;
+        }
+        chim__tls.leak_left = next_gap();
+    } else {
+        chim__tls.leak_left = next_gap();
+    }
+    if (!chim__tls.in_agent && chim__seg) {
+        chim__tls.in_agent = 1;
+        record(p, n, (uintptr_t)ra);
+        chim__tls.in_agent = 0;
+    }
+    errno = saved;
+}
+
+void chim__leak_free(void *p)
+{
+    struct chim_block b;
+    if (!active || chim__tls.in_agent)
+        return;
+    int saved = errno;
+    if (tab_take(p, &b))
+        site_apply(b.stack, b.size, b.birth_ms, SITE_FREE, chim__leak_now_ms());
+    errno = saved;
+}
+
+int chim__leak_take(void *p, struct chim_block *out)
+{
+    if (!active || chim__tls.in_agent)
+        return 0;
+    int saved = errno;
+    int took = tab_take(p, out);
+    if (took)
+        site_apply(out->stack, out->size, out->birth_ms, SITE_FREE, chim__leak_now_ms());
+    errno = saved;
+    return took;
+}
+
+void chim__leak_put_back(const struct chim_block *b)
+{
+    int saved = errno;
+    if (tab_insert(b))
+        site_apply(b->stack, b->size, b->birth_ms, SITE_UNFREE, chim__leak_now_ms());
+    else
+        count_drop(&info()->tracked_dropped);
+    errno = saved;
+}
+
+/* ---- life cycle ----------------------------------------------------------- */
+
+static void *map_anon(uint64_t bytes)
+{
+    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    return m == MAP_FAILED ? NULL : m;
+}
+
+static void fill_info(struct chim_leak_info *in, uint32_t unwinder)
+{
+    in->unwinder = unwinder;
+    in->stack_depth = chim__leakcfg.depth;
+    in->sample_bytes = mode == CHIM_MODE_SAMPLE ? chim__leakcfg.sample_bytes : 0;
+    in->epoch_ns = chim__leakcfg.epoch_ns;
+    in->tracked_max = tab_mask + 1;
+    in->origin_ns = chim__now_ns(CLOCK_REALTIME);
+}
+
+void chim__leak_init(void)
+{
+    mode = chim__cfg.mode;
+    if (wanted() && chim__seg && chim__sec_base[CHIM_SEC_STACKS] &&
+        chim__sec_base[CHIM_SEC_LEAKS]) {
+        uint64_t cap = pow2_at_least(chim__leakcfg.max_tracked * 2);
+        tab = map_anon(cap * sizeof *tab);
+        unsigned char *filter = map_anon(1u << CHIM_FILTER_BITS);
+        if (tab && filter) {
+            tab_mask = cap - 1;
+            inv_rate = 1.0 / (double)chim__leakcfg.sample_bytes;
+            chim__leak_start_ms = chim__leak_now_ms();
+            stack_at(0)->state = CHIM_LEAK_READY; /* id 0: "no room" */
+            chim__modules_init();
+            fill_info(info(), chim__unwind_init(chim__leakcfg.unwinder));
+            chim__leak_filter = filter;
+            active = 1;
+        }
+    }
+    __atomic_store_n(&inited, 1, __ATOMIC_RELEASE);
+}
+
+void chim__leak_fini(void)
+{
+    if (!active)
+        return;
+    chim__tls.in_agent = 1;
+    chim__modules_refresh();
+    if (mode == CHIM_MODE_FULL && chim__leakcfg.scan)
+        chim__leak_scan();
+    chim__tls.in_agent = 0;
+}
+
+/* ---- fork ----------------------------------------------------------------- */
+
+/* The parent's segment, moved aside in the child so its sections can be
+ * copied into the child's new segment. */
+static void *held;
+static size_t held_size;
+
+void chim__leak_fork_prepare(void)
+{
+    held = NULL;
+    if (!active || !chim__seg)
+        return;
+    size_t size = chim__seg->segment_size;
+    void *dst = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (dst == MAP_FAILED)
+        return;
+    void *r = mremap(chim__seg, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+    if (r == MAP_FAILED) {
+        munmap(dst, size);
+        return;
+    }
+    held = r;
+    held_size = size;
+}
+
+static void copy_section(const struct chim_shm_header *old, uint32_t kind)
+{
+    const struct chim_section *s = NULL;
+    for (uint32_t i = 0; i < old->nsections && i < CHIM_SECTIONS_MAX; i++)
+        if (old->sections[i].kind == kind)
+            s = &old->sections[i];
+    if (!s || !chim__sec_base[kind] || s->count != chim__sec_count[kind])
+        return;
+    memcpy(chim__sec_base[kind], (const char *)old + s->offset, s->count * s->elem_size);
+}
+
+/* The child inherits the parent's live blocks (its address table is a copy
+ * of the parent's, its heap holds them): its segment starts with the
+ * parent's modules, stacks and site counters. */
+void chim__leak_fork_child(void)
+{
+    chim__threads_reset_child();
+    if (!held)
+        return;
+    if (chim__seg && chim__sec_base[CHIM_SEC_LEAKS]) {
+        const struct chim_shm_header *old = held;
+        copy_section(old, CHIM_SEC_MODULES);
+        copy_section(old, CHIM_SEC_STACKS);
+        copy_section(old, CHIM_SEC_SITES);
+        copy_section(old, CHIM_SEC_LEAKS);
+        info()->flags |= CHIM_LEAK_INHERITED;
+        info()->scan_state = CHIM_SCAN_NONE;
+    } else {
+        active = 0; /* no segment: stop tracking rather than write nowhere */
+        chim__leak_filter = NULL;
+    }
+    munmap(held, held_size);
+    held = NULL;
+    chim__modules_init();
+}

@@ -1,0 +1,159 @@
+/*
+ * unwind.c - stack capture for the leak tracker (see unwind.h).
+ *
+ * Frame-pointer walk: the hooks (malloc_hooks.c, built with -ffixed-rbp)
+ * never touch rbp, and everything between them and the walker keeps frame
+ * pointers, so the chain from here leads straight into the host's frames.
+ * The walk stops at the first frame pointer that does not move up the
+ * thread's stack, leaves it, or is misaligned; the stack bounds come from
+ * thread start (pthread_create is interposed in dl_hooks.c) and, for the main
+ * thread, from __libc_stack_end. A thread without known bounds is unwound
+ * with libunwind.
+ *
+ * libunwind is loaded with dlopen(RTLD_LOCAL) in the constructor, not
+ * linked: a linked libunwind.so.8 would put its _Unwind_RaiseException ahead
+ * of libgcc_s's for every C++ host, even in count mode. Its own memory comes
+ * from mmap; any malloc it makes finds chim__tls.in_agent set and is passed
+ * through untracked, so it cannot recurse.
+ */
+#include <dlfcn.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "leak.h"
+#include "unwind.h"
+
+extern void *__libc_stack_end;
+
+static uint32_t unwinder = CHIM_UNWIND_FP;
+static int (*unw_bt)(void **, int);
+static CHIM_TLS uintptr_t stack_lo, stack_hi;
+static CHIM_TLS int stack_checked;
+static uintptr_t main_hi;
+
+void chim__unwind_set_stack(uintptr_t lo, uintptr_t hi)
+{
+    stack_lo = lo;
+    stack_hi = hi;
+}
+
+/* libunwind: its frames start in this function; agent frames are cut. */
+static __attribute__((noinline)) int lu_walk(uintptr_t ra, uint64_t *ips, int max)
+{
+    void *buf[CHIM_STACK_DEPTH_MAX + 8];
+    int want =
+        max + 6 < (int)(sizeof buf / sizeof buf[0]) ? max + 6 : (int)(sizeof buf / sizeof buf[0]);
+    int got = unw_bt ? unw_bt(buf, want) : 0;
+    int i = 0, n = 0;
+    while (i < got && chim__in_agent_text((uintptr_t)buf[i]))
+        i++;
+    /* buf[i] is the return address into the host's caller: it equals ra
+     * unless the unwinder lost a frame. Keep ra first in any case. */
+    ips[n++] = ra;
+    if (i < got && (uintptr_t)buf[i] == ra)
+        i++;
+    for (; i < got && n < max; i++)
+        ips[n++] = (uint64_t)(uintptr_t)buf[i];
+    return n;
+}
+
+/* Frame pointers, checked: each frame above the last, inside the stack,
+ * 16-byte aligned (the x86-64 ABI keeps rbp so after `push rbp`). */
+static __attribute__((noinline)) int fp_walk(uintptr_t ra, uint64_t *ips, int max)
+{
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    uintptr_t hi = stack_hi;
+    int n = 0;
+    ips[n++] = ra;
+    while (n < max) {
+        if (fp & 15 || fp + 16 > hi)
+            break;
+        uintptr_t next = ((const uintptr_t *)fp)[0];
+        uintptr_t ret = ((const uintptr_t *)fp)[1];
+        if (ret < 4096)
+            break;
+        if (!chim__in_agent_text(ret))
+            ips[n++] = ret;
+        if (next <= fp || next - fp > (64u << 20))
+            break;
+        fp = next;
+    }
+    return n;
+}
+
+static int know_stack(void)
+{
+    if (CHIM_LIKELY(stack_hi != 0))
+        return 1;
+    if (stack_checked)
+        return 0;
+    /* The main thread (once per thread): its frames lie below the page end
+     * of __libc_stack_end. */
+    stack_checked = 1;
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    if (main_hi && here < main_hi && syscall(SYS_gettid) == getpid()) {
+        stack_hi = main_hi;
+        stack_lo = here;
+        return 1;
+    }
+    return 0;
+}
+
+int chim__unwind(uintptr_t ra, uint64_t *ips, int max)
+{
+    if (max <= 0)
+        return 0;
+    uint32_t u = unwinder;
+    if (u == CHIM_UNWIND_LIBUNWIND && unw_bt)
+        return lu_walk(ra, ips, max);
+    if (u == CHIM_UNWIND_AUTO && unw_bt && (chim__in_libc_text(ra) || !know_stack()))
+        return lu_walk(ra, ips, max);
+    if (!know_stack()) {
+        ips[0] = ra; /* no bounds, no libunwind: the caller alone */
+        return 1;
+    }
+    return fp_walk(ra, ips, max);
+}
+
+uintptr_t chim__unwind_main_hi(void)
+{
+    return main_hi;
+}
+
+static void load_libunwind(void)
+{
+    void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        h = dlopen("libunwind.so", RTLD_NOW | RTLD_LOCAL);
+    if (h)
+        *(void **)&unw_bt = dlsym(h, "unw_backtrace");
+}
+
+uint32_t chim__unwind_init(uint32_t kind)
+{
+    uintptr_t top = (uintptr_t)__libc_stack_end;
+    main_hi = (top + 4095) & ~(uintptr_t)4095;
+    if (kind != CHIM_UNWIND_FP)
+        load_libunwind();
+    unwinder = kind;
+    if (kind == CHIM_UNWIND_LIBUNWIND && !unw_bt)
+        unwinder = CHIM_UNWIND_FP;
+    /* Warm up: libunwind builds its caches on the first call. */
+    uint64_t ips[CHIM_STACK_DEPTH_MAX];
+    chim__unwind((uintptr_t)__builtin_return_address(0), ips, 32);
+    return unwinder;
+}
+
+double chim__unwind_bench(uint32_t kind, int iterations)
+{
+    uint32_t saved = unwinder;
+    uint64_t ips[CHIM_STACK_DEPTH_MAX];
+    unwinder = kind;
+    uint64_t t0 = chim__now_ns(CLOCK_MONOTONIC);
+    for (int i = 0; i < iterations; i++)
+        chim__unwind((uintptr_t)__builtin_return_address(0), ips, (int)chim__leakcfg.depth);
+    uint64_t t1 = chim__now_ns(CLOCK_MONOTONIC);
+    unwinder = saved;
+    return iterations ? (double)(t1 - t0) / iterations : 0.0;
+}

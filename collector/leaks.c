@@ -1,0 +1,1009 @@
+/*
+ * leaks.c - the leak model (see leaks.h): reads the leak sections of each
+ * process's segment (untrusted: every size and index is checked), symbolizes
+ * its stacks, merges stacks into call sites, fits the growth of each site's
+ * live bytes and decides a class.
+ *
+ * A site is the innermost frame outside the C library's allocating
+ * functions (and C++ operator new): a leak through strdup is reported at
+ * strdup's caller. Stacks that run through the dynamic loader, or whose
+ * allocating libc frames are the runtime's own (stdio buffers, locale,
+ * thread set-up), are the C runtime's and hidden unless --all.
+ *
+ * Growth: live bytes of a site over the window - from successive snapshots
+ * (--watch) or from the agent's per-site ring of one value per epoch - fitted
+ * by least squares; a site is growing when the lower end of the slope's 95 %
+ * confidence interval is above zero and the growth over the window is more
+ * than noise, and it is a leak when, in addition, blocks born before the
+ * window's middle are still live (old blocks stay).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "chim/shm_leak.h"
+#include "leaks.h"
+#include "symbolize.h"
+
+#define MAX_FRAMES 256
+#define MAX_POINTS 4096
+
+/* ---- pure statistics ------------------------------------------------------ */
+
+const char *chim_leak_class_name(enum chim_leak_class c)
+{
+    static const char *names[] = {"leak", "retained", "churn"};
+    return (unsigned)c < 3 ? names[c] : "unknown";
+}
+
+double chim_sample_weight_count(double z, double r)
+{
+    double p = -expm1(-z / r);
+    return p > 1e-9 ? 1.0 / p : 1e9;
+}
+
+double chim_sample_weight_bytes(double z, double r)
+{
+    return z * chim_sample_weight_count(z, r);
+}
+
+double chim_t975(int df)
+{
+    static const double t[] = {0,     12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365,
+                               2.306, 2.262,  2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+                               2.120, 2.110,  2.101, 2.093, 2.086, 2.080, 2.074, 2.069,
+                               2.064, 2.060,  2.056, 2.052, 2.048, 2.045, 2.042};
+    if (df <= 0)
+        return INFINITY;
+    if (df <= 30)
+        return t[df];
+    return df <= 60 ? 2.000 : df <= 120 ? 1.980 : 1.960;
+}
+
+int chim_slope_fit(const double *t, const double *y, int n, struct chim_slope *out)
+{
+    memset(out, 0, sizeof *out);
+    out->n = n;
+    if (n < 3)
+        return -1;
+    double mt = 0, my = 0;
+    for (int i = 0; i < n; i++) {
+        mt += t[i];
+        my += y[i];
+    }
+    mt /= n;
+    my /= n;
+    double sxx = 0, sxy = 0;
+    for (int i = 0; i < n; i++) {
+        sxx += (t[i] - mt) * (t[i] - mt);
+        sxy += (t[i] - mt) * (y[i] - my);
+    }
+    if (sxx <= 0)
+        return -1;
+    out->slope = sxy / sxx;
+    out->intercept = my - out->slope * mt;
+    double rss = 0;
+    for (int i = 0; i < n; i++) {
+        double r = y[i] - out->intercept - out->slope * t[i];
+        rss += r * r;
+    }
+    out->se = sqrt(rss / (n - 2) / sxx);
+    double h = chim_t975(n - 2) * out->se;
+    out->lo = out->slope - h;
+    out->hi = out->slope + h;
+    return 0;
+}
+
+enum chim_leak_class chim_leak_classify(const struct chim_class_in *in)
+{
+    if (in->scanned) {
+        if (in->leaked_bytes > 0)
+            return CHIM_CLASS_LEAK;
+        return in->reachable_bytes > 0 ? CHIM_CLASS_RETAINED : CHIM_CLASS_CHURN;
+    }
+    /* Growing: the slope's lower bound is above zero and the window's growth
+     * is more than a page and 2 % of what is live. */
+    double grown = in->growth.slope * in->window_s;
+    int growing = in->have_growth && in->growth.lo > 0 && grown >= 4096 && grown >= 0.02 * in->live;
+    if (growing && in->old_bytes > 0)
+        return CHIM_CLASS_LEAK;
+    if (in->live > 0 && in->old_bytes > 0)
+        return CHIM_CLASS_RETAINED;
+    return CHIM_CLASS_CHURN;
+}
+
+int chim_folded_line(char *buf, size_t n, const char *const *frames, int nframes, uint64_t value)
+{
+    size_t used = 0;
+    int total = 0;
+    for (int i = nframes - 1; i >= 0; i--) {
+        int w = snprintf(buf + used, used < n ? n - used : 0, "%s%s", frames[i], i ? ";" : "");
+        total += w;
+        used = (size_t)total;
+    }
+    total += snprintf(buf + used, used < n ? n - used : 0, " %llu", (unsigned long long)value);
+    return total;
+}
+
+/* ---- the model ------------------------------------------------------------ */
+
+struct frame {
+    const char *function, *file, *module;
+    int line;
+    uint32_t mflags;
+};
+
+struct lstack {
+    uint32_t id;
+    struct frame *frames;
+    int nframes, site_at; /* frames[site_at] is the site */
+    int site;             /* index into proc->sites */
+    double live;
+};
+
+struct lsite {
+    struct frame *stack; /* from the site outwards (representative stack) */
+    int nstack;
+    double rep_live;
+    double count, live, allocs, frees, alloc_bytes, old_bytes, oldest_age_s;
+    double leaked_bytes, leaked_blocks, indirect_bytes, indirect_blocks;
+    double reachable_bytes, reachable_blocks;
+    double *series;           /* live bytes at each point of the window */
+    int nst, nruntime, nuser; /* stacks merged here; of them the runtime's, the user-suppressed */
+    struct chim_slope growth;
+    int have_growth;
+    double alloc_rate, bytes, bytes_stderr;
+    enum chim_leak_class cls;
+    const char *basis;
+    int suppressed; /* 0 shown, 1 C runtime, 2 user suppression */
+};
+
+struct lproc {
+    uint32_t pid;
+    char exe[CHIM_EXE_MAX];
+    uint32_t mode;
+    enum chim_seg_state state;
+    struct chim_leak_info info;
+    double window_s, now_rel;
+    int npoints;
+    double t[MAX_POINTS];
+    struct lsite *sites;
+    int nsites, capsites;
+    struct lstack *stacks;
+    int nstacks;
+    struct chim_symbolizer *sym;
+};
+
+struct chim_leaks {
+    struct lproc *procs;
+    int n;
+    struct chim_leak_opts opts;
+    char **pat;
+    int npat;
+};
+
+int chim_leaks_nprocs(const struct chim_leaks *l)
+{
+    return l ? l->n : 0;
+}
+
+/* ---- reading the sections (untrusted) ------------------------------------- */
+
+struct leak_secs {
+    const struct chim_module *mods;
+    uint64_t nmods;
+    const unsigned char *stacks;
+    uint64_t nstacks;
+    uint32_t stack_elem, depth_cap;
+    const struct chim_site *sites;
+    const struct chim_leak_info *info;
+};
+
+static const void *sec(const struct chim_seg *g, uint32_t kind, uint32_t elem, uint64_t *count)
+{
+    const struct chim_section *s = chim_seg_section(g->hdr, kind);
+    if (!s || (elem && s->elem_size != elem) || !s->count)
+        return NULL;
+    *count = s->count;
+    return g->data + s->offset; /* bounds checked by chim_seg_validate */
+}
+
+static int leak_sections(const struct chim_seg *g, struct leak_secs *o)
+{
+    uint64_t nsites = 0, ninfo = 0;
+    memset(o, 0, sizeof *o);
+    const struct chim_section *st = chim_seg_section(g->hdr, CHIM_SEC_STACKS);
+    if (!st || st->elem_size < CHIM_STACK_ELEM(1) || (st->elem_size - CHIM_STACK_HDR_BYTES) % 8 ||
+        st->elem_size > CHIM_STACK_ELEM(CHIM_STACK_DEPTH_MAX))
+        return -1;
+    o->stack_elem = st->elem_size;
+    o->depth_cap = (st->elem_size - CHIM_STACK_HDR_BYTES) / 8;
+    o->stacks = sec(g, CHIM_SEC_STACKS, 0, &o->nstacks);
+    o->mods = sec(g, CHIM_SEC_MODULES, sizeof(struct chim_module), &o->nmods);
+    o->sites = sec(g, CHIM_SEC_SITES, sizeof(struct chim_site), &nsites);
+    o->info = sec(g, CHIM_SEC_LEAKS, sizeof(struct chim_leak_info), &ninfo);
+    if (!o->stacks || !o->sites || !o->info || nsites != o->nstacks)
+        return -1;
+    return 0;
+}
+
+static void add_modules(struct chim_symbolizer *sym, const struct leak_secs *ls, int loaded)
+{
+    for (uint64_t i = 0; ls->mods && i < ls->nmods; i++) {
+        struct chim_module m;
+        memcpy(&m, &ls->mods[i], sizeof m);
+        if (m.state != CHIM_LEAK_READY || (m.unload_gen == 0) != loaded)
+            continue;
+        m.path[CHIM_MODULE_PATH_MAX - 1] = 0;
+        uint32_t bl = m.build_id_len < CHIM_BUILD_ID_MAX ? m.build_id_len : CHIM_BUILD_ID_MAX;
+        chim_sym_add_module(sym, m.path, m.start, m.end, m.bias, m.build_id, bl, m.flags);
+    }
+}
+
+/* ---- symbolized stacks and their site ------------------------------------- */
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+/* Frames that allocate on the caller's behalf: skipped to find the site. */
+static int allocating_frame(const struct frame *f)
+{
+    return (f->mflags & CHIM_MOD_LIBC) || !strncmp(f->function, "operator new", 12) ||
+           !strncmp(f->function, "_Znw", 4) || !strncmp(f->function, "_Zna", 4) ||
+           !strncmp(base_name(f->module), "libstdc++", 9);
+}
+
+static const char *const runtime_fns[] = {
+    "_IO_*",
+    "__gconv*",
+    "_nl_*",
+    "setlocale",
+    "__tz*",
+    "tzset*",
+    "__nss_*",
+    "nss_*",
+    "__libc_*",
+    "_dl_*",
+    "__new_exitfn",
+    "__cxa_atexit",
+    "__register_atfork",
+    "*pthread_create*",
+    "allocate_stack",
+    "__res_*",
+    "__resolv_*",
+    "register_printf_*",
+    "__printf_fp*",
+    "fopen*",
+    "__fopen_internal",
+    "open_memstream",
+};
+
+/* The C runtime's own allocations: through the loader, or from libc's own
+ * housekeeping (stdio buffers, locale, NSS, thread set-up). A FILE the
+ * program opened and never closed is the program's: fopen is listed only
+ * when the stack holds nothing outside the runtime. */
+static int runtime_stack(const struct lstack *s)
+{
+    for (int i = 0; i < s->nframes; i++)
+        if (s->frames[i].mflags & CHIM_MOD_LDSO)
+            return 1;
+    for (int i = 0; i < s->site_at && i < s->nframes; i++) {
+        const char *fn = s->frames[i].function;
+        for (size_t k = 0; k < sizeof runtime_fns / sizeof *runtime_fns; k++) {
+            if (!strncmp(runtime_fns[k], "fopen", 5) || !strcmp(runtime_fns[k], "open_memstream") ||
+                !strcmp(runtime_fns[k], "__fopen_internal"))
+                continue;
+            if (!fnmatch(runtime_fns[k], fn, 0))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static int user_suppressed(const struct chim_leaks *l, const struct lstack *s)
+{
+    for (int p = 0; p < l->npat; p++)
+        for (int i = 0; i < s->nframes; i++) {
+            const struct frame *f = &s->frames[i];
+            if (!fnmatch(l->pat[p], f->function, 0) || !fnmatch(l->pat[p], f->file, 0) ||
+                !fnmatch(l->pat[p], base_name(f->file), 0) ||
+                !fnmatch(l->pat[p], base_name(f->module), 0))
+                return 1;
+        }
+    return 0;
+}
+
+static int symbolize_stack(struct lproc *p, const struct leak_secs *ls, uint32_t id,
+                           struct lstack *out)
+{
+    struct chim_stack hdr;
+    const unsigned char *e = ls->stacks + (uint64_t)id * ls->stack_elem;
+    memcpy(&hdr, e, sizeof hdr);
+    int depth = hdr.depth <= ls->depth_cap ? hdr.depth : (int)ls->depth_cap;
+    struct frame fr[MAX_FRAMES];
+    int n = 0;
+    for (int i = 0; i < depth && n < MAX_FRAMES; i++) {
+        uint64_t ip;
+        memcpy(&ip, e + CHIM_STACK_HDR_BYTES + 8u * (unsigned)i, sizeof ip);
+        struct chim_sym_frame sf[CHIM_SYM_MAX_INLINE];
+        int k = chim_sym_lookup(p->sym, ip, sf, CHIM_SYM_MAX_INLINE);
+        for (int j = 0; j < k && n < MAX_FRAMES; j++)
+            fr[n++] = (struct frame){sf[j].function, sf[j].file, sf[j].module, sf[j].line,
+                                     sf[j].module_flags};
+    }
+    if (n == 0)
+        fr[n++] = (struct frame){id ? "[no stack]" : "[stack table full]", "", "", 0, 0};
+    out->id = id;
+    out->frames = malloc((size_t)n * sizeof *fr);
+    if (!out->frames)
+        return -ENOMEM;
+    memcpy(out->frames, fr, (size_t)n * sizeof *fr);
+    out->nframes = n;
+    out->site_at = 0;
+    while (out->site_at < n && allocating_frame(&fr[out->site_at]))
+        out->site_at++;
+    if (out->site_at == n)
+        out->site_at = 0;
+    return 0;
+}
+
+static int site_of(struct lproc *p, const struct lstack *s)
+{
+    const struct frame *f = &s->frames[s->site_at];
+    for (int i = 0; i < p->nsites; i++) {
+        const struct frame *g = &p->sites[i].stack[0];
+        if (g->line == f->line && !strcmp(g->function, f->function) && !strcmp(g->file, f->file))
+            return i;
+    }
+    if (p->nsites == p->capsites) {
+        int n = p->capsites ? p->capsites * 2 : 64;
+        struct lsite *q = realloc(p->sites, (size_t)n * sizeof *q);
+        if (!q)
+            return -1;
+        p->sites = q;
+        p->capsites = n;
+    }
+    struct lsite *z = &p->sites[p->nsites];
+    memset(z, 0, sizeof *z);
+    z->stack = s->frames + s->site_at;
+    z->nstack = s->nframes - s->site_at;
+    z->rep_live = -1;
+    z->series = calloc((size_t)(p->npoints ? p->npoints : 1), sizeof *z->series);
+    if (!z->series)
+        return -1;
+    return p->nsites++;
+}
+
+/* ---- time series ---------------------------------------------------------- */
+
+static double live_of(const struct chim_site *s)
+{
+    return (double)(int64_t)(s->alloc_bytes - s->free_bytes);
+}
+
+/* Times (seconds after the tracker's origin) of the points: the epochs of
+ * the agent's ring that the window covers. */
+static void ring_times(struct lproc *p)
+{
+    double ep = p->info.epoch_ns ? (double)p->info.epoch_ns / 1e9 : 1.0;
+    uint64_t e_now = (uint64_t)(p->now_rel / ep);
+    uint64_t e0 = e_now + 1 > CHIM_HIST_RING ? e_now + 1 - CHIM_HIST_RING : 0;
+    p->npoints = 0;
+    for (uint64_t e = e0; e <= e_now && p->npoints < MAX_POINTS; e++)
+        p->t[p->npoints++] = e == e_now ? p->now_rel : (double)(e + 1) * ep;
+}
+
+static void ring_series(const struct lproc *p, const struct chim_site *s, double *y)
+{
+    double ep = p->info.epoch_ns ? (double)p->info.epoch_ns / 1e9 : 1.0;
+    uint64_t e_now = (uint64_t)(p->now_rel / ep);
+    uint64_t e0 = e_now + 1 > CHIM_HIST_RING ? e_now + 1 - CHIM_HIST_RING : 0;
+    uint64_t last = s->hist_epoch ? s->hist_epoch - 1 : 0;
+    for (int i = 0; i < p->npoints; i++) {
+        uint64_t e = e0 + (uint64_t)i;
+        if (!s->hist_epoch || e > last)
+            y[i] = s->hist_epoch ? live_of(s) : 0;
+        else if (last - e < CHIM_HIST_RING)
+            y[i] = (double)s->hist[e % CHIM_HIST_RING];
+        else
+            y[i] = 0;
+    }
+}
+
+/* ---- history of snapshots ------------------------------------------------ */
+
+struct hist_proc {
+    uint32_t pid;
+    uint64_t start_ns;
+    uint64_t nstacks;
+    int64_t *live;
+};
+
+struct hist_point {
+    uint64_t t;
+    struct hist_proc *procs;
+    size_t n;
+};
+
+struct chim_leak_history {
+    struct hist_point *pts;
+    int n, cap;
+};
+
+struct chim_leak_history *chim_leak_history_new(void)
+{
+    return calloc(1, sizeof(struct chim_leak_history));
+}
+
+void chim_leak_history_free(struct chim_leak_history *h)
+{
+    if (!h)
+        return;
+    for (int i = 0; i < h->n; i++) {
+        for (size_t k = 0; k < h->pts[i].n; k++)
+            free(h->pts[i].procs[k].live);
+        free(h->pts[i].procs);
+    }
+    free(h->pts);
+    free(h);
+}
+
+int chim_leak_history_add(struct chim_leak_history *h, const struct chim_seg_set *set, uint64_t t)
+{
+    if (h->n == MAX_POINTS)
+        return 0;
+    if (h->n == h->cap) {
+        int n = h->cap ? h->cap * 2 : 64;
+        struct hist_point *p = realloc(h->pts, (size_t)n * sizeof *p);
+        if (!p)
+            return -ENOMEM;
+        h->pts = p;
+        h->cap = n;
+    }
+    struct hist_point *pt = &h->pts[h->n];
+    pt->t = t;
+    pt->n = 0;
+    pt->procs = calloc(set->n ? set->n : 1, sizeof *pt->procs);
+    if (!pt->procs)
+        return -ENOMEM;
+    h->n++;
+    for (size_t i = 0; i < set->n; i++) {
+        struct leak_secs ls;
+        if (leak_sections(&set->segs[i], &ls) != 0)
+            continue;
+        struct hist_proc *hp = &pt->procs[pt->n];
+        hp->live = malloc(ls.nstacks * sizeof *hp->live);
+        if (!hp->live)
+            return -ENOMEM;
+        hp->pid = set->segs[i].hdr->pid;
+        hp->start_ns = set->segs[i].hdr->start_time_ns;
+        hp->nstacks = ls.nstacks;
+        for (uint64_t k = 0; k < ls.nstacks; k++) {
+            struct chim_site s;
+            memcpy(&s, &ls.sites[k], sizeof s);
+            hp->live[k] = (int64_t)(s.alloc_bytes - s.free_bytes);
+        }
+        pt->n++;
+    }
+    return 0;
+}
+
+/* The process's live bytes of stack `id` at history point k, or 0. */
+static double hist_live(const struct chim_leak_history *h, int k, const struct chim_seg *g,
+                        uint64_t id)
+{
+    const struct hist_point *pt = &h->pts[k];
+    for (size_t i = 0; i < pt->n; i++)
+        if (pt->procs[i].pid == g->hdr->pid && pt->procs[i].start_ns == g->hdr->start_time_ns)
+            return id < pt->procs[i].nstacks ? (double)pt->procs[i].live[id] : 0;
+    return 0;
+}
+
+/* ---- per-stack accounting into sites -------------------------------------- */
+
+static void age_stats(const struct lproc *p, const struct chim_site *s, double mid, struct lsite *z)
+{
+    for (int k = 0; k < CHIM_AGE_BUCKETS; k++) {
+        double lo = k ? ldexp(1, k - 1) : 0, hi = k + 1 < CHIM_AGE_BUCKETS ? ldexp(1, k) : INFINITY;
+        double b = (double)s->birth_bytes[k];
+        if (b <= 0)
+            continue;
+        if (hi <= mid)
+            z->old_bytes += b;
+        double age = p->now_rel - lo;
+        if (age > z->oldest_age_s)
+            z->oldest_age_s = age;
+    }
+}
+
+static void account(struct lproc *p, const struct lstack *st, const struct chim_site *s,
+                    const double *y, double mid)
+{
+    struct lsite *z = &p->sites[st->site];
+    double live = live_of(s);
+    z->live += live;
+    z->count += (double)(int64_t)(s->alloc_w - s->free_w) / CHIM_LEAK_WUNIT;
+    z->allocs += (double)s->alloc_w / CHIM_LEAK_WUNIT;
+    z->frees += (double)s->free_w / CHIM_LEAK_WUNIT;
+    z->alloc_bytes += (double)s->alloc_bytes;
+    z->leaked_bytes += (double)s->leaked_bytes;
+    z->leaked_blocks += (double)s->leaked_blocks;
+    z->indirect_bytes += (double)s->indirect_bytes;
+    z->indirect_blocks += (double)s->indirect_blocks;
+    z->reachable_bytes += (double)s->reachable_bytes;
+    z->reachable_blocks += (double)s->reachable_blocks;
+    for (int i = 0; i < p->npoints; i++)
+        z->series[i] += y[i];
+    age_stats(p, s, mid, z);
+    if (live > z->rep_live) { /* the stack holding the most is shown */
+        z->rep_live = live;
+        z->stack = st->frames + st->site_at;
+        z->nstack = st->nframes - st->site_at;
+    }
+}
+
+static void decide(struct lproc *p, struct lsite *z)
+{
+    int scanned = p->info.scan_state == CHIM_SCAN_DONE;
+    z->have_growth = chim_slope_fit(p->t, z->series, p->npoints, &z->growth) == 0;
+    struct chim_class_in in = {scanned,
+                               z->leaked_bytes + z->indirect_bytes,
+                               z->reachable_bytes,
+                               z->have_growth,
+                               z->growth,
+                               p->window_s,
+                               z->live,
+                               z->old_bytes};
+    z->cls = chim_leak_classify(&in);
+    z->basis = scanned ? "reachability scan" : "growth";
+    int exited = p->state == CHIM_SEG_EXITED || p->state == CHIM_SEG_VANISHED;
+    if (!scanned && exited && z->live > 0 && z->cls != CHIM_CLASS_LEAK) {
+        z->cls = CHIM_CLASS_LEAK; /* no scan: unfreed at exit, as heaptrack counts it */
+        z->basis = "unfreed at exit";
+    }
+    if (scanned && z->cls == CHIM_CLASS_LEAK) {
+        z->bytes = z->leaked_bytes + z->indirect_bytes;
+        z->count = z->leaked_blocks + z->indirect_blocks;
+    } else if (scanned) {
+        z->bytes = z->reachable_bytes;
+        z->count = z->reachable_blocks;
+    } else {
+        z->bytes = z->live > 0 ? z->live : 0;
+    }
+    if (p->info.sample_bytes && z->bytes > 0)
+        z->bytes_stderr = sqrt(z->bytes * (double)p->info.sample_bytes);
+    z->alloc_rate = p->now_rel > 0 ? z->alloc_bytes / p->now_rel : 0;
+}
+
+static int build_stacks(struct chim_leaks *l, struct lproc *p, const struct leak_secs *ls,
+                        const struct chim_leak_history *h, const struct chim_seg *g)
+{
+    static double y[MAX_POINTS];
+    double mid = p->npoints ? (p->t[0] + p->t[p->npoints - 1]) / 2 : 0;
+    p->stacks = calloc(ls->nstacks, sizeof *p->stacks);
+    if (!p->stacks)
+        return -ENOMEM;
+    for (uint64_t i = 0; i < ls->nstacks; i++) {
+        struct chim_site s;
+        uint32_t state;
+        memcpy(&s, &ls->sites[i], sizeof s);
+        memcpy(&state, ls->stacks + i * ls->stack_elem, sizeof state);
+        if (!s.allocs || (state != CHIM_LEAK_READY && i != 0))
+            continue;
+        struct lstack *st = &p->stacks[p->nstacks];
+        if (symbolize_stack(p, ls, (uint32_t)i, st) != 0)
+            return -ENOMEM;
+        st->site = site_of(p, st);
+        if (st->site < 0)
+            return -ENOMEM;
+        st->live = live_of(&s);
+        p->nstacks++;
+        if (h && h->n > 1) {
+            for (int k = 0; k < p->npoints; k++)
+                y[k] = hist_live(h, k, g, i);
+        } else {
+            ring_series(p, &s, y);
+        }
+        account(p, st, &s, y, mid);
+        struct lsite *z = &p->sites[st->site];
+        z->nst++;
+        z->nruntime += st->id != 0 && runtime_stack(st);
+        z->nuser += user_suppressed(l, st);
+    }
+    /* Hidden as the runtime's only if every stack of the site is. */
+    for (int i = 0; i < p->nsites; i++) {
+        struct lsite *z = &p->sites[i];
+        z->suppressed = z->nuser ? 2 : z->nruntime == z->nst ? 1 : 0;
+    }
+    return 0;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int build_proc(struct chim_leaks *l, struct lproc *p, const struct chim_seg *g,
+                      const struct chim_leak_history *h)
+{
+    struct leak_secs ls;
+    if (leak_sections(g, &ls) != 0)
+        return 1; /* not a leak-tracking segment */
+    memcpy(&p->info, ls.info, sizeof p->info);
+    p->pid = g->hdr->pid;
+    memcpy(p->exe, g->hdr->exe, sizeof p->exe);
+    p->mode = g->hdr->mode;
+    p->state = g->state;
+    uint64_t origin = p->info.origin_ns ? p->info.origin_ns : g->hdr->start_time_ns;
+    uint64_t now = g->state == CHIM_SEG_RUNNING ? now_ns()
+                   : g->hdr->end_time_ns        ? g->hdr->end_time_ns
+                                                : g->hdr->update_time_ns;
+    int watched = h && h->n > 1;
+    if (watched && g->state == CHIM_SEG_RUNNING)
+        now = h->pts[h->n - 1].t;
+    p->now_rel = now > origin ? (double)(now - origin) / 1e9 : 0;
+    if (watched) {
+        p->npoints = 0;
+        for (int k = 0; k < h->n && k < MAX_POINTS; k++)
+            p->t[p->npoints++] = h->pts[k].t > origin ? (double)(h->pts[k].t - origin) / 1e9 : 0;
+    } else {
+        ring_times(p);
+    }
+    p->window_s = p->npoints > 1 ? p->t[p->npoints - 1] - p->t[0] : 0;
+    p->sym = chim_sym_new();
+    if (!p->sym)
+        return -ENOMEM;
+    add_modules(p->sym, &ls, 1);
+    add_modules(p->sym, &ls, 0);
+    int rc = build_stacks(l, p, &ls, h, g);
+    for (int i = 0; rc == 0 && i < p->nsites; i++)
+        decide(p, &p->sites[i]);
+    return rc;
+}
+
+/* ---- ranking -------------------------------------------------------------- */
+
+static int cmp_site(const void *a, const void *b)
+{
+    const struct lsite *x = a, *y = b;
+    if (x->cls != y->cls)
+        return x->cls < y->cls ? -1 : 1;
+    if (x->cls == CHIM_CLASS_LEAK && x->have_growth && y->have_growth &&
+        x->growth.slope != y->growth.slope && x->basis[0] == 'g')
+        return x->growth.slope > y->growth.slope ? -1 : 1;
+    return x->bytes > y->bytes ? -1 : x->bytes < y->bytes;
+}
+
+static int shown(const struct chim_leaks *l, const struct lsite *z)
+{
+    if (z->suppressed == 2)
+        return 0;
+    if (!l->opts.all && (z->suppressed || z->cls == CHIM_CLASS_CHURN))
+        return 0;
+    return z->bytes >= (double)l->opts.min_bytes;
+}
+
+/* ---- suppressions --------------------------------------------------------- */
+
+static int load_patterns(struct chim_leaks *l, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -errno;
+    }
+    char line[512];
+    int lineno = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char *s = line, *e;
+        while (isspace((unsigned char)*s))
+            s++;
+        for (e = s + strlen(s); e > s && isspace((unsigned char)e[-1]);)
+            *--e = 0;
+        if (!*s || *s == '#')
+            continue;
+        if (!strncmp(s, "leak:", 5))
+            s += 5;
+        else if (strchr(s, ':') && !strchr(s, '*')) {
+            snprintf(err, errlen, "%s:%d: unknown suppression type (use leak:PATTERN)", path,
+                     lineno);
+            fclose(f);
+            return -EINVAL;
+        }
+        char **q = realloc(l->pat, (size_t)(l->npat + 1) * sizeof *q);
+        if (!q || !(q[l->npat] = strdup(s))) {
+            fclose(f);
+            free(q);
+            return -ENOMEM;
+        }
+        l->pat = q;
+        l->npat++;
+    }
+    fclose(f);
+    return 0;
+}
+
+struct chim_leaks *chim_leaks_build(const struct chim_seg_set *last,
+                                    const struct chim_leak_history *hist, long pid,
+                                    const struct chim_leak_opts *opts, char *err, size_t errlen)
+{
+    struct chim_leaks *l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    if (opts)
+        l->opts = *opts;
+    if (l->opts.suppress_file && load_patterns(l, l->opts.suppress_file, err, errlen) != 0) {
+        chim_leaks_free(l);
+        return NULL;
+    }
+    l->procs = calloc(last->n ? last->n : 1, sizeof *l->procs);
+    if (!l->procs) {
+        chim_leaks_free(l);
+        return NULL;
+    }
+    for (size_t i = 0; i < last->n; i++) {
+        const struct chim_seg *g = &last->segs[i];
+        if (pid > 0 && g->hdr->pid != (uint32_t)pid)
+            continue;
+        struct lproc *p = &l->procs[l->n];
+        int rc = build_proc(l, p, g, hist);
+        if (rc == 0) {
+            qsort(p->sites, (size_t)p->nsites, sizeof *p->sites, cmp_site);
+            l->n++;
+        } else {
+            chim_sym_free(p->sym);
+            for (int k = 0; k < p->nstacks; k++)
+                free(p->stacks[k].frames);
+            free(p->stacks);
+            for (int k = 0; k < p->nsites; k++)
+                free(p->sites[k].series);
+            free(p->sites);
+            memset(p, 0, sizeof *p);
+            if (rc < 0) {
+                chim_leaks_free(l);
+                return NULL;
+            }
+        }
+    }
+    return l;
+}
+
+void chim_leaks_free(struct chim_leaks *l)
+{
+    if (!l)
+        return;
+    for (int i = 0; i < l->n; i++) {
+        struct lproc *p = &l->procs[i];
+        for (int k = 0; k < p->nstacks; k++)
+            free(p->stacks[k].frames);
+        free(p->stacks);
+        for (int k = 0; k < p->nsites; k++)
+            free(p->sites[k].series);
+        free(p->sites);
+        chim_sym_free(p->sym);
+    }
+    for (int i = 0; i < l->npat; i++)
+        free(l->pat[i]);
+    free(l->pat);
+    free(l->procs);
+    free(l);
+}
+
+/* ---- output --------------------------------------------------------------- */
+
+static const char *mode_name(uint32_t m)
+{
+    return m == CHIM_MODE_SAMPLE ? "sample" : m == CHIM_MODE_FULL ? "full" : "count";
+}
+
+static cJSON *frame_json(const struct frame *f)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "function", f->function);
+    cJSON_AddStringToObject(o, "file", f->file);
+    cJSON_AddNumberToObject(o, "line", f->line);
+    cJSON_AddStringToObject(o, "module", f->module);
+    return o;
+}
+
+static cJSON *site_json(const struct lproc *p, const struct lsite *z)
+{
+    cJSON *o = cJSON_CreateObject();
+    const struct frame *f = &z->stack[0];
+    cJSON_AddNumberToObject(o, "pid", p->pid);
+    cJSON_AddStringToObject(o, "function", f->function);
+    cJSON_AddStringToObject(o, "file", f->file);
+    cJSON_AddNumberToObject(o, "line", f->line);
+    cJSON_AddStringToObject(o, "module", f->module);
+    cJSON_AddStringToObject(o, "class", chim_leak_class_name(z->cls));
+    cJSON_AddStringToObject(o, "basis", z->basis);
+    cJSON_AddNumberToObject(o, "count", round(z->count));
+    cJSON_AddNumberToObject(o, "bytes", round(z->bytes));
+    if (z->bytes_stderr > 0)
+        cJSON_AddNumberToObject(o, "bytes_stderr", round(z->bytes_stderr));
+    cJSON_AddNumberToObject(o, "live_bytes", round(z->live));
+    cJSON_AddNumberToObject(o, "live_count", round((z->count)));
+    cJSON_AddNumberToObject(o, "leaked_bytes", z->leaked_bytes);
+    cJSON_AddNumberToObject(o, "indirect_bytes", z->indirect_bytes);
+    cJSON_AddNumberToObject(o, "retained_bytes", z->reachable_bytes);
+    cJSON_AddNumberToObject(o, "allocs", round(z->allocs));
+    cJSON_AddNumberToObject(o, "frees", round(z->frees));
+    cJSON_AddNumberToObject(o, "alloc_rate_bytes_per_s", round(z->alloc_rate));
+    cJSON_AddNumberToObject(o, "growth_bytes_per_s", z->have_growth ? z->growth.slope : 0);
+    if (z->have_growth) {
+        cJSON_AddNumberToObject(o, "growth_ci95_lo", z->growth.lo);
+        cJSON_AddNumberToObject(o, "growth_ci95_hi", z->growth.hi);
+    }
+    cJSON_AddNumberToObject(o, "oldest_age_s", z->oldest_age_s);
+    cJSON_AddBoolToObject(o, "suppressed", z->suppressed != 0);
+    cJSON *st = cJSON_AddArrayToObject(o, "stack");
+    for (int i = 0; i < z->nstack; i++)
+        cJSON_AddItemToArray(st, frame_json(&z->stack[i]));
+    return o;
+}
+
+static cJSON *proc_json(const struct lproc *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "pid", p->pid);
+    cJSON_AddStringToObject(o, "exe", p->exe);
+    cJSON_AddStringToObject(o, "mode", mode_name(p->mode));
+    cJSON_AddStringToObject(o, "state", chim_seg_state_name(p->state));
+    cJSON_AddNumberToObject(o, "window_s", p->window_s);
+    cJSON_AddNumberToObject(o, "points", p->npoints);
+    cJSON_AddNumberToObject(o, "sample_bytes", (double)p->info.sample_bytes);
+    cJSON_AddStringToObject(o, "unwinder",
+                            p->info.unwinder == CHIM_UNWIND_FP     ? "fp"
+                            : p->info.unwinder == CHIM_UNWIND_AUTO ? "auto"
+                                                                   : "libunwind");
+    cJSON_AddNumberToObject(o, "stacks_dropped", (double)p->info.stacks_dropped);
+    cJSON_AddNumberToObject(o, "tracked_dropped", (double)p->info.tracked_dropped);
+    static const char *scan[] = {"none", "interrupted", "done", "failed"};
+    cJSON *s = cJSON_AddObjectToObject(o, "scan");
+    cJSON_AddStringToObject(s, "state", scan[p->info.scan_state & 3]);
+    cJSON_AddNumberToObject(s, "blocks", (double)p->info.scan_blocks);
+    cJSON_AddNumberToObject(s, "leaked_blocks", (double)p->info.scan_leaked_blocks);
+    cJSON_AddNumberToObject(s, "leaked_bytes", (double)p->info.scan_leaked_bytes);
+    cJSON_AddNumberToObject(s, "indirect_blocks", (double)p->info.scan_indirect_blocks);
+    cJSON_AddNumberToObject(s, "indirect_bytes", (double)p->info.scan_indirect_bytes);
+    cJSON_AddNumberToObject(s, "root_bytes", (double)p->info.scan_root_bytes);
+    cJSON_AddNumberToObject(s, "threads", (double)p->info.scan_threads);
+    cJSON_AddNumberToObject(s, "ms", (double)p->info.scan_ns / 1e6);
+    return o;
+}
+
+cJSON *chim_leaks_json(const struct chim_leaks *l)
+{
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "schema", "chim.leaks/1");
+    cJSON *procs = cJSON_AddArrayToObject(r, "processes");
+    cJSON *sites = cJSON_AddArrayToObject(r, "sites");
+    int emitted = 0;
+    for (int i = 0; i < l->n; i++) {
+        const struct lproc *p = &l->procs[i];
+        cJSON_AddItemToArray(procs, proc_json(p));
+        for (int k = 0; k < p->nsites; k++) {
+            if (!shown(l, &p->sites[k]) || (l->opts.top && emitted >= l->opts.top))
+                continue;
+            cJSON_AddItemToArray(sites, site_json(p, &p->sites[k]));
+            emitted++;
+        }
+    }
+    return r;
+}
+
+static char *fmt_bytes(double b, char *buf, size_t n)
+{
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int i = 0;
+    double v = fabs(b);
+    while (v >= 1024 && i < 4) {
+        v /= 1024;
+        i++;
+    }
+    snprintf(buf, n, i ? "%s%.1f %s" : "%s%.0f %s", b < 0 ? "-" : "", v, u[i]);
+    return buf;
+}
+
+static void text_site(const struct lsite *z, FILE *out)
+{
+    char b1[32], b2[32];
+    const struct frame *f = &z->stack[0];
+    fprintf(out, "  %-8s %10s %8.0f %10s/s %7.0fs  %s (%s:%d)\n", chim_leak_class_name(z->cls),
+            fmt_bytes(z->bytes, b1, sizeof b1), z->count,
+            z->have_growth ? fmt_bytes(z->growth.slope, b2, sizeof b2) : "-", z->oldest_age_s,
+            f->function, *f->file ? base_name(f->file) : base_name(f->module), f->line);
+    for (int i = 1; i < z->nstack && i < 8; i++)
+        fprintf(out, "%52s at %s (%s:%d)\n", "", z->stack[i].function,
+                *z->stack[i].file ? base_name(z->stack[i].file) : base_name(z->stack[i].module),
+                z->stack[i].line);
+}
+
+void chim_leaks_text(const struct chim_leaks *l, FILE *out)
+{
+    char b1[32], b2[32];
+    if (!l->n)
+        fprintf(out, "chimcollect leaks: no process ran in sample or full mode "
+                     "(CHIM_MODE=sample|full)\n");
+    for (int i = 0; i < l->n; i++) {
+        const struct lproc *p = &l->procs[i];
+        fprintf(out, "pid %u %s: %s mode, %s", p->pid, p->exe, mode_name(p->mode),
+                chim_seg_state_name(p->state));
+        if (p->info.scan_state == CHIM_SCAN_DONE)
+            fprintf(out, "; exit scan: %llu blocks leaked (%s), %llu indirectly (%s)",
+                    (unsigned long long)p->info.scan_leaked_blocks,
+                    fmt_bytes((double)p->info.scan_leaked_bytes, b1, sizeof b1),
+                    (unsigned long long)p->info.scan_indirect_blocks,
+                    fmt_bytes((double)p->info.scan_indirect_bytes, b2, sizeof b2));
+        else
+            fprintf(out, "; growth over %.1f s (%d points)", p->window_s, p->npoints);
+        fprintf(out, "\n  %-8s %10s %8s %12s %8s  %s\n", "class", "bytes", "blocks", "growth",
+                "oldest", "site");
+        int shown_n = 0;
+        for (int k = 0; k < p->nsites; k++) {
+            if (!shown(l, &p->sites[k]) || (l->opts.top && shown_n >= l->opts.top))
+                continue;
+            text_site(&p->sites[k], out);
+            shown_n++;
+        }
+        if (!shown_n)
+            fprintf(out, "  (no leaking or retained sites%s)\n",
+                    l->opts.all ? "" : "; --all shows churn and the C runtime's own");
+    }
+}
+
+void chim_leaks_folded(const struct chim_leaks *l, FILE *out)
+{
+    static char line[65536];
+    const char *names[MAX_FRAMES];
+    for (int i = 0; i < l->n; i++) {
+        const struct lproc *p = &l->procs[i];
+        for (int k = 0; k < p->nstacks; k++) {
+            const struct lstack *s = &p->stacks[k];
+            if (s->live <= 0 || !shown(l, &p->sites[s->site]))
+                continue;
+            for (int j = 0; j < s->nframes; j++)
+                names[j] = s->frames[j].function;
+            chim_folded_line(line, sizeof line, names, s->nframes, (uint64_t)llround(s->live));
+            fprintf(out, "%s\n", line);
+        }
+    }
+}
+
+cJSON *chim_leaks_report_array(const struct chim_seg_set *set, long pid, int top)
+{
+    struct chim_leak_opts o = {0};
+    char err[128];
+    struct chim_leaks *l = chim_leaks_build(set, NULL, pid, &o, err, sizeof err);
+    if (!l)
+        return NULL;
+    cJSON *a = cJSON_CreateArray();
+    int n = 0;
+    for (int i = 0; i < l->n; i++)
+        for (int k = 0; k < l->procs[i].nsites && (!top || n < top); k++) {
+            const struct lsite *z = &l->procs[i].sites[k];
+            if (!shown(l, z))
+                continue;
+            cJSON *o2 = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o2, "pid", l->procs[i].pid);
+            cJSON_AddStringToObject(o2, "function", z->stack[0].function);
+            cJSON_AddStringToObject(o2, "file", z->stack[0].file);
+            cJSON_AddNumberToObject(o2, "line", z->stack[0].line);
+            cJSON_AddNumberToObject(o2, "bytes", round(z->bytes));
+            cJSON_AddStringToObject(o2, "class", chim_leak_class_name(z->cls));
+            cJSON_AddItemToArray(a, o2);
+            n++;
+        }
+    chim_leaks_free(l);
+    return a;
+}
