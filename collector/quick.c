@@ -96,8 +96,9 @@ int chim_load_from_config(struct chim_load_opts *lo, const struct chim_config *c
                                        : 10.0;
     lo->scenario = q->scenario;
     lo->prog = q->who;
-    if (strcmp(q->scenario, "api") && strcmp(q->scenario, "llm")) {
-        snprintf(err, errlen, "unknown scenario '%s' (api, llm)", q->scenario);
+    if (strcmp(q->scenario, "api") && strcmp(q->scenario, "llm") &&
+        strcmp(q->scenario, "transform") && strcmp(q->scenario, "health")) {
+        snprintf(err, errlen, "unknown scenario '%s' (api, llm, transform, health)", q->scenario);
         return -EINVAL;
     }
     return 0;
@@ -125,11 +126,15 @@ int chim_stack_start(struct chim_run *r, const struct chim_stack_opts *o, struct
     snprintf(llmaddr, sizeof llmaddr, "127.0.0.1:%d", s->llm_port);
     snprintf(listen, sizeof listen, "127.0.0.1:%d", s->port);
     snprintf(cache, sizeof cache, "%d", o->cache_size > 0 ? o->cache_size : 256);
-    char *dargv[12] = {demo, "--listen", listen, "--llm", llmaddr, "--cache-size", cache};
+    char *dargv[16] = {demo, "--listen", listen, "--llm", llmaddr, "--cache-size", cache};
     int n = 7;
     if (o->leak_route) {
         dargv[n++] = "--leak-route";
         dargv[n++] = (char *)o->leak_route;
+    }
+    if (o->transform_cost) {
+        dargv[n++] = "--transform-cost";
+        dargv[n++] = (char *)o->transform_cost;
     }
     dargv[n] = NULL;
     r->mode = o->mode;

@@ -33,6 +33,7 @@ struct chim_stack_opts {
     int cache_size;        /* demo LRU entries, 0 default */
     const char *llm_extra; /* e.g. "--median-ms 40" */
     const char *leak_route;
+    const char *transform_cost; /* demo --transform-cost, NULL default */
 };
 
 struct chim_stack {

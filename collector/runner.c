@@ -305,3 +305,30 @@ cJSON *chim_run_report(struct chim_run *r, const struct chim_load_result *load)
         chim_report_add_load(rep, load);
     return rep;
 }
+
+int chim_http_post(int port, const char *path, const char *body, char *resp, size_t n)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (s >= 0)
+            close(s);
+        return -1;
+    }
+    char head[512];
+    int hl = snprintf(head, sizeof head,
+                      "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %zu\r\n"
+                      "Connection: close\r\n\r\n",
+                      path, strlen(body));
+    size_t got = 0;
+    int ok =
+        write(s, head, (size_t)hl) == hl && write(s, body, strlen(body)) == (ssize_t)strlen(body);
+    ssize_t r;
+    while (ok && got + 1 < n && (r = read(s, resp + got, n - 1 - got)) > 0)
+        got += (size_t)r;
+    resp[got] = 0;
+    close(s);
+    return ok ? 0 : -1;
+}

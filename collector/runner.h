@@ -47,6 +47,10 @@ int chim_run_stop(struct chim_run *r, pid_t pid);
 /* Waits until host:port accepts a TCP connection; 0 or -1. */
 int chim_wait_port(const char *host, int port, double timeout_s, pid_t watch);
 
+/* One POST with Connection: close; the whole response (headers and body)
+ * into resp. 0 or -1. */
+int chim_http_post(int port, const char *path, const char *body, char *resp, size_t n);
+
 /* The run's report: segments of the run directory, plus a "load" block with
  * the load generator's client-side figures. */
 cJSON *chim_run_report(struct chim_run *r, const struct chim_load_result *load);
