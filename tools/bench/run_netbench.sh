@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# run_netbench.sh - servers plain vs. under the agent, alternating runs,
+# median throughput of RUNS each, ratio to plain:
+#   nginx (1 worker, static file) driven by wrk, and
+#   redis-server driven by redis-benchmark (GET/SET, pipelining off).
+#   tools/bench/run_netbench.sh [BUILD_DIR] [RUNS] [SECONDS]
+set -euo pipefail
+build=${1:-build}; runs=${2:-5}; secs=${3:-3}
+agent=$(realpath "$build/lib/libchimagent.so")
+work=$(mktemp -d); seg=$work/seg; mkdir -m 700 "$seg"; chmod 755 "$work"
+cleanup() { pkill -F "$work/nginx.pid" 2>/dev/null || true; [ -n "${rpid:-}" ] && kill "$rpid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+echo hello > "$work/index.html"; chmod 644 "$work/index.html"
+user=""; [ "$(id -u)" = 0 ] && user="user www-data;"
+cat > "$work/nginx.conf" <<CONF
+$user worker_processes 1; daemon on; master_process on; pid $work/nginx.pid; error_log $work/error.log;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path $work/b; proxy_temp_path $work/p; fastcgi_temp_path $work/f;
+  uwsgi_temp_path $work/u; scgi_temp_path $work/s; server { listen 127.0.0.1:18780; root $work; } }
+CONF
+nginx_run() { # preload -> requests/s
+  env ${1:+LD_PRELOAD=$1} CHIM_DIR="$seg" nginx -c "$work/nginx.conf" -p "$work"
+  sleep 0.3
+  wrk -t1 -c32 -d"${secs}s" http://127.0.0.1:18780/index.html | awk '/Requests\/sec/ {print $2}'
+  kill -QUIT "$(cat "$work/nginx.pid")"; sleep 0.5; rm -f "$seg"/*.seg
+}
+redis_run() {
+  env ${1:+LD_PRELOAD=$1} CHIM_DIR="$seg" redis-server --port 18781 --bind 127.0.0.1 --save '' \
+    --appendonly no >/dev/null & rpid=$!
+  sleep 0.3
+  redis-benchmark -p 18781 -q -n 200000 -c 32 -t get,set --csv | awk -F'"' 'NR>1 {s+=$4; n++} END {print s/n}'
+  kill "$rpid"; wait "$rpid" 2>/dev/null || true; rpid=""; rm -f "$seg"/*.seg
+}
+printf "%-8s %12s %12s %8s\n" server plain agent ratio
+for srv in nginx redis; do
+  p=""; a=""
+  for ((i = 0; i < runs; i++)); do p+="$(${srv}_run "") "; a+="$(${srv}_run "$agent") "; done
+  mp=$(tr ' ' '\n' <<<"$p" | grep . | median); ma=$(tr ' ' '\n' <<<"$a" | grep . | median)
+  printf "%-8s %12.0f %12.0f %8.3f\n" "$srv" "$mp" "$ma" "$(awk -v a="$ma" -v b="$mp" 'BEGIN{print a/b}')"
+done
