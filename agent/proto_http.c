@@ -85,11 +85,16 @@ static inline int lc(int c)
     return (c >= 'A' && c <= 'Z') ? c + 32 : c;
 }
 
+/* RFC 9110 tchar, as a table: header bytes are checked one by one. */
+static const uint8_t tchar[256] = {
+    ['0' ... '9'] = 1, ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1, ['!'] = 1, ['#'] = 1, ['$'] = 1,
+    ['%'] = 1,         ['&'] = 1,         ['\''] = 1,        ['*'] = 1, ['+'] = 1, ['-'] = 1,
+    ['.'] = 1,         ['^'] = 1,         ['_'] = 1,         ['`'] = 1, ['|'] = 1, ['~'] = 1,
+};
+
 static inline int is_tchar(unsigned char c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return 1;
-    return c && memchr("!#$%&'*+-.^_`|~", c, 15) != NULL;
+    return tchar[c];
 }
 
 static inline int is_ws(int c)
@@ -158,7 +163,7 @@ static void set_method(struct chim_http_conn *c, uint8_t m)
     }
 }
 
-static void path_put(struct chim_http_conn *c, char ch)
+static inline void path_put(struct chim_http_conn *c, char ch)
 {
     if (!(c->req.flags & HS_CUR_FULL))
         return;
@@ -172,7 +177,7 @@ static void path_put(struct chim_http_conn *c, char ch)
     c->ring_used++;
 }
 
-static void add_bytes(struct chim_http_conn *c, int is_req, uint64_t n)
+static inline void add_bytes(struct chim_http_conn *c, int is_req, uint64_t n)
 {
     if (!is_req) {
         c->resp_bytes += n;
@@ -259,6 +264,11 @@ static void response_done(struct chim_http_conn *c, uint64_t now, uint32_t xflag
 
 static void header_name_char(struct chim__http_stream *s, int ch)
 {
+    if (!s->cand) { /* not a header we read: only its length matters */
+        if (s->pos < 255)
+            s->pos++;
+        return;
+    }
     for (unsigned i = 0; i < 5; i++)
         if ((s->cand >> i) & 1)
             if (s->pos >= hlens[i] || hnames[i][s->pos] != ch)
@@ -783,6 +793,80 @@ static size_t step_bulk(struct chim_http_conn *c, struct chim__http_stream *s, i
     return n;
 }
 
+/* Header kind of name[0..n), compared case-insensitively. */
+static uint8_t header_kind(const unsigned char *name, size_t n)
+{
+    for (unsigned k = 0; k < 5; k++) {
+        if (hlens[k] != n)
+            continue;
+        size_t i = 0;
+        while (i < n && lc(name[i]) == hnames[k][i])
+            i++;
+        if (i == n)
+            return (uint8_t)(k + 1);
+    }
+    return H_NONE;
+}
+
+/* Fast path for a header name found whole in the buffer: consumes the name
+ * and its ':' exactly as the byte-by-byte path would and returns their
+ * length, or 0 to let the byte-by-byte path handle it (and its errors). */
+static size_t header_name_run(struct chim_http_conn *c, struct chim__http_stream *s,
+                              const unsigned char *p, size_t n)
+{
+    size_t colon = 0;
+    if (s->st != S_HSTART)
+        return 0;
+    while (colon < n && tchar[p[colon]])
+        colon++;
+    if (colon == 0 || colon == n || p[colon] != ':')
+        return 0;
+    uint8_t k = header_kind(p, colon);
+    s->pos = colon > 255 ? 255 : (uint8_t)colon;
+    s->cand = k ? (uint8_t)(1u << (k - 1)) : 0;
+    header_name_end(c, s);
+    s->st = S_HVALUE;
+    return colon + 1;
+}
+
+/* Fast path for the path part of a request target: copies the run of
+ * path bytes up to the byte that ends it. */
+static size_t target_run(struct chim_http_conn *c, struct chim__http_stream *s,
+                         const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    if (s->st != S_TARGET)
+        return 0;
+    while (i < n && p[i] > ' ' && p[i] != 0x7f && p[i] != '?' && p[i] != '#')
+        path_put(c, (char)p[i++]);
+    return i;
+}
+
+/* Fast path: the length of a run of bytes that the current state would
+ * only skip (an uninteresting header value, a reason phrase, a query
+ * string, a chunk extension) up to, not including, the byte ending it. */
+static size_t skip_run(const struct chim__http_stream *s, const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    switch (s->st) {
+    case S_HVALUE:
+        if (s->hkind != H_NONE)
+            return 0;
+        /* fall through */
+    case S_REASON:
+    case S_CEXT:
+        while (i < n && p[i] != '\r' && p[i] != '\n')
+            i++;
+        return i;
+    case S_TSKIP:
+        while (i < n && p[i] > ' ' && p[i] != 0x7f)
+            i++;
+        return i;
+    default:
+        return 0;
+    }
+}
+
 void chim_http_feed(struct chim_http_conn *c, int dir, const char *buf, size_t len, uint64_t now_ns,
                     chim_http_cb cb, void *ctx)
 {
@@ -802,6 +886,21 @@ void chim_http_feed(struct chim_http_conn *c, int dir, const char *buf, size_t l
         }
         if (s->st >= S_BODY) {
             i += step_bulk(c, s, is_req, len - i, now_ns, cb, ctx);
+            continue;
+        }
+        size_t k = skip_run(s, p + i, len - i);
+        if (!k)
+            k = header_name_run(c, s, p + i, len - i);
+        if (!k)
+            k = target_run(c, s, p + i, len - i);
+        if (k) {
+            add_bytes(c, is_req, k);
+            s->hbytes += (uint32_t)k;
+            if (s->hbytes > HDR_LIMIT) {
+                fail(c);
+                break;
+            }
+            i += k;
             continue;
         }
         add_bytes(c, is_req, 1);
