@@ -62,11 +62,14 @@ void chim__modules_refresh(void);
 int chim__in_agent_text(uintptr_t ip);
 int chim__in_libc_text(uintptr_t ip);
 /* Calls fn for each writable PT_LOAD of every loaded object except the
- * agent (the scan's data/bss roots) and for each calling thread's TLS block. */
-void chim__modules_roots(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg);
+ * agent (the scan's data/bss roots) and for the calling thread's TLS block
+ * of each; `libc` is set for the C library's (its allocator's state). */
+void chim__modules_roots(void (*fn)(uintptr_t lo, uintptr_t hi, int libc, void *arg), void *arg);
 
 /* leak_scan.c */
-void chim__leak_scan(void);
+/* Scans; the calling thread's stack is scanned from `stack_from` up (the
+ * caller spilled its registers there). */
+void chim__leak_scan(uintptr_t stack_from);
 /* Registry of live threads' stacks (filled at thread start, dl_hooks.c):
  * returns an index for chim__threads_remove, or -1 when full. */
 int chim__threads_add(uintptr_t lo, uintptr_t hi);

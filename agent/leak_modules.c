@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "leak.h"
+#include "unwind.h"
 
 static uintptr_t agent_lo, agent_hi, libc_lo, libc_hi;
 static int refresh_lock;
@@ -227,7 +228,7 @@ void chim__modules_init(void)
 /* ---- exit-scan roots ------------------------------------------------------ */
 
 struct roots_arg {
-    void (*fn)(uintptr_t, uintptr_t, void *);
+    void (*fn)(uintptr_t, uintptr_t, int, void *);
     void *arg;
 };
 
@@ -237,22 +238,23 @@ static int roots_cb(struct dl_phdr_info *o, size_t size, void *varg)
     uintptr_t lo, hi;
     (void)size;
     object_range(o, &lo, &hi);
-    if ((uintptr_t)&chim__in_agent_text - lo < hi - lo)
-        return 0; /* the agent's tables point at every block: never a root */
+    if ((uintptr_t)&chim__in_agent_text - lo < hi - lo || chim__unwind_owns(lo, hi))
+        return 0; /* the agent and its unwinder hold pointers of their own */
+    int libc = chim__in_libc_text(lo);
     for (int i = 0; i < o->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &o->dlpi_phdr[i];
         if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W)) {
             uintptr_t a = o->dlpi_addr + ph->p_vaddr;
-            ra->fn(a, a + ph->p_memsz, ra->arg);
+            ra->fn(a, a + ph->p_memsz, libc, ra->arg);
         } else if (ph->p_type == PT_TLS && o->dlpi_tls_data) {
             uintptr_t a = (uintptr_t)o->dlpi_tls_data;
-            ra->fn(a, a + ph->p_memsz, ra->arg);
+            ra->fn(a, a + ph->p_memsz, libc, ra->arg);
         }
     }
     return 0;
 }
 
-void chim__modules_roots(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg)
+void chim__modules_roots(void (*fn)(uintptr_t lo, uintptr_t hi, int libc, void *arg), void *arg)
 {
     struct roots_arg ra = {fn, arg};
     dl_iterate_phdr(roots_cb, &ra);

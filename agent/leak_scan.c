@@ -18,7 +18,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <setjmp.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -77,6 +76,7 @@ struct scan {
     size_t n, sp;
     uintptr_t min, max;
     uint64_t root_bytes;
+    int exact; /* only pointers to a block's start count (libc's data) */
 };
 
 static uintptr_t hex(const char **p)
@@ -203,7 +203,7 @@ static void scan_words(struct scan *s, uintptr_t lo, uintptr_t hi, unsigned char
     for (uintptr_t p = lo; p + 8 <= hi; p += 8) {
         uintptr_t v = *(const uintptr_t *)p;
         long i = find_block(s, v);
-        if (i >= 0 && s->mark[i] == 0) {
+        if (i >= 0 && s->mark[i] == 0 && (!s->exact || s->idx[i].addr == v)) {
             s->mark[i] = m;
             s->stack[s->sp++] = (uint32_t)i;
         }
@@ -212,10 +212,13 @@ static void scan_words(struct scan *s, uintptr_t lo, uintptr_t hi, unsigned char
 
 static void drain(struct scan *s, unsigned char m)
 {
+    int exact = s->exact;
+    s->exact = 0; /* blocks' contents: interior pointers count */
     while (s->sp) {
         const struct chim_block *b = &s->idx[s->stack[--s->sp]];
         scan_words(s, b->addr, b->addr + b->size, m);
     }
+    s->exact = exact;
 }
 
 /* A root range, clipped to the readable mappings it overlaps. */
@@ -232,9 +235,16 @@ static void scan_root(struct scan *s, uintptr_t lo, uintptr_t hi)
     }
 }
 
-static void root_cb(uintptr_t lo, uintptr_t hi, void *arg)
+/* Interior pointers make a block reachable (as LeakSanitizer has it),
+ * except from the C library's own data: glibc's allocator keeps chunk
+ * addresses there (the top chunk, the bins), which fall 16 bytes before a
+ * neighbour's start, inside the block before it. */
+static void root_cb(uintptr_t lo, uintptr_t hi, int libc, void *arg)
 {
-    scan_root(arg, lo, hi);
+    struct scan *s = arg;
+    s->exact = libc;
+    scan_root(s, lo, hi);
+    s->exact = 0;
 }
 
 /* The stack mapping that holds address a (for the main thread's range). */
@@ -246,26 +256,26 @@ static struct range mapping_of(const struct scan *s, uintptr_t a)
     return (struct range){0, 0};
 }
 
-static __attribute__((noinline)) void scan_threads(struct scan *s, uint64_t *nthreads)
+/* The calling thread from `from` (where the caller saved its registers:
+ * the scan's own frames below it hold copies of block addresses), the
+ * other registered threads whole, and the main thread if it is not us. */
+static void scan_threads(struct scan *s, uintptr_t from, uint64_t *nthreads)
 {
-    jmp_buf regs; /* the callee-saved registers, spilled where we scan */
-    setjmp(regs);
-    __builtin_unwind_init();
-    uintptr_t sp = (uintptr_t)&regs;
+    uintptr_t sp = from;
     struct range own = mapping_of(s, sp);
     scan_root(s, sp, own.hi);
     *nthreads = 1;
     for (int i = 0; i < MAX_THREADS; i++) {
         uintptr_t lo = __atomic_load_n(&threads[i].lo, __ATOMIC_ACQUIRE);
         uintptr_t hi = __atomic_load_n(&threads[i].hi, __ATOMIC_ACQUIRE);
-        if (!lo || !hi || ((uintptr_t)&regs >= lo && (uintptr_t)&regs < hi))
+        if (!lo || !hi || (sp >= lo && sp < hi))
             continue;
         scan_root(s, lo, hi);
         (*nthreads)++;
     }
     /* The main thread, if the exit happens elsewhere: its whole stack. */
     struct range main = mapping_of(s, (uintptr_t)chim__unwind_main_hi() - 1);
-    if (main.hi && !((uintptr_t)&regs >= main.lo && (uintptr_t)&regs < main.hi)) {
+    if (main.hi && !(sp >= main.lo && sp < main.hi)) {
         scan_root(s, main.lo, main.hi);
         (*nthreads)++;
     }
@@ -318,7 +328,7 @@ static void tally(const struct scan *s, struct chim_leak_info *in)
 #define MAPS_MAX 8192
 #define MAPS_BUF (2u << 20)
 
-void chim__leak_scan(void)
+void chim__leak_scan(uintptr_t stack_from)
 {
     struct chim_leak_info *in = chim__sec_base[CHIM_SEC_LEAKS];
     if (!in)
@@ -344,7 +354,7 @@ void chim__leak_scan(void)
         s.max = s.idx[s.n - 1].addr + s.idx[s.n - 1].size + 1;
     }
     chim__modules_roots(root_cb, &s);
-    scan_threads(&s, &in->scan_threads);
+    scan_threads(&s, stack_from, &in->scan_threads);
     mark_indirect(&s);
     tally(&s, in);
     in->scan_root_bytes = s.root_bytes;

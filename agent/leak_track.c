@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -494,10 +495,13 @@ void chim__leak_fini(void)
 {
     if (!active)
         return;
+    jmp_buf regs; /* the callee-saved registers, spilled where the scan starts */
+    setjmp(regs);
+    __builtin_unwind_init();
     chim__tls.in_agent = 1;
     chim__modules_refresh();
     if (mode == CHIM_MODE_FULL && chim__leakcfg.scan)
-        chim__leak_scan();
+        chim__leak_scan((uintptr_t)&regs);
     chim__tls.in_agent = 0;
 }
 

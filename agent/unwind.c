@@ -116,6 +116,12 @@ int chim__unwind(uintptr_t ra, uint64_t *ips, int max)
     return fp_walk(ra, ips, max);
 }
 
+int chim__unwind_owns(uintptr_t lo, uintptr_t hi)
+{
+    uintptr_t f = (uintptr_t)unw_bt;
+    return f && f >= lo && f < hi;
+}
+
 uintptr_t chim__unwind_main_hi(void)
 {
     return main_hi;

@@ -26,6 +26,10 @@ int chim__unwind(uintptr_t ra, uint64_t *ips, int max);
  * (set at thread start and for the main thread at load). */
 void chim__unwind_set_stack(uintptr_t lo, uintptr_t hi);
 
+/* True if the unwinder's own library lies in [lo, hi) (the exit scan does
+ * not take the agent's tools for the host's roots). */
+int chim__unwind_owns(uintptr_t lo, uintptr_t hi);
+
 /* The main thread's stack top (page end of __libc_stack_end). */
 uintptr_t chim__unwind_main_hi(void);
 

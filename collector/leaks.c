@@ -294,7 +294,10 @@ static int runtime_stack(const struct lstack *s)
     for (int i = 0; i < s->nframes; i++)
         if (s->frames[i].mflags & CHIM_MOD_LDSO)
             return 1;
-    for (int i = 0; i < s->site_at && i < s->nframes; i++) {
+    /* The frames that allocated for the site (all of them when every frame
+     * is the runtime's, as a frame-pointer walk through libc leaves it). */
+    int upto = s->site_at ? s->site_at : allocating_frame(&s->frames[0]) ? s->nframes : 0;
+    for (int i = 0; i < upto; i++) {
         const char *fn = s->frames[i].function;
         for (size_t k = 0; k < sizeof runtime_fns / sizeof *runtime_fns; k++) {
             if (!strncmp(runtime_fns[k], "fopen", 5) || !strcmp(runtime_fns[k], "open_memstream") ||
