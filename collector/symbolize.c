@@ -18,7 +18,7 @@
 
 struct sym_mod {
     char *path;
-    uint64_t start, end;
+    uint64_t start, end, bias;
     uint32_t flags;
     int trusted;
     Dwfl_Module *dm;
@@ -140,6 +140,7 @@ int chim_sym_add_module(struct chim_symbolizer *s, const char *path, uint64_t st
     m->path = strdup(path ? path : "");
     m->start = start;
     m->end = end;
+    m->bias = bias;
     m->flags = flags;
     if (path && path[0] == '/')
         m->dm = dwfl_report_elf(s->dwfl, path, path, -1, bias, false);
@@ -216,7 +217,16 @@ static int resolve(struct chim_symbolizer *s, uint64_t ip, struct chim_sym_frame
     uint64_t pc = ip ? ip - 1 : 0; /* inside the call instruction */
     const struct sym_mod *m = module_of(s, pc);
     out[0] = (struct chim_sym_frame){"??", "", 0, m ? m->path : "", m ? m->flags : 0, 0};
-    if (!m || !m->dm)
+    if (!m)
+        return 1;
+    /* No symbol (a stripped object): module+offset, so that distinct
+     * unknown functions stay distinct sites. */
+    char name[300];
+    const char *base = strrchr(m->path, '/');
+    snprintf(name, sizeof name, "%s+0x%llx", base ? base + 1 : m->path,
+             (unsigned long long)(pc - m->bias));
+    out[0].function = keep(s, name);
+    if (!m->dm)
         return 1;
     GElf_Off off;
     GElf_Sym sym;
