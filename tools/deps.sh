@@ -8,7 +8,7 @@ pkgs=(build-essential cmake pkg-config libunwind-dev libjemalloc-dev libjemalloc
       libcjson-dev libdw-dev libelf-dev)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(libcriterion-dev nginx-light redis-server redis-tools memcached wrk curl
-         python3 perl sqlite3 git valgrind clang tmux procps)
+         python3 perl sqlite3 git valgrind clang tmux procps chromium)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
