@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "leaks.h"
 #include "report.h"
 
 static void iso_time(uint64_t ns, char *buf, size_t n)
@@ -124,6 +125,10 @@ cJSON *chim_report_build(const struct chim_seg_set *set, const char *dir, long p
     cJSON_AddItemToObject(r, "memory", memory_json(&total));
     chim__report_net(r, kept, nkept);
     free(kept);
+    /* Top leak sites of processes run in sample or full mode (dashboard). */
+    cJSON *leaks = chim_leaks_report_array(set, pid, 20);
+    if (leaks)
+        cJSON_AddItemToObject(r, "leaks", leaks);
     cJSON_AddNumberToObject(r, "skipped_segments", (double)set->skipped);
     return r;
 }

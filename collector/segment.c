@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "chim/shm_net.h"
+#include "chim/shm_leak.h"
 #include "segment.h"
 
 #define ERR(...) (snprintf(err, errlen, __VA_ARGS__), -EINVAL)
@@ -43,6 +44,12 @@ static size_t expected_elem(uint32_t kind)
         return sizeof(struct chim_net_entry);
     case CHIM_SEC_SERIES:
         return sizeof(struct chim_series_point);
+    case CHIM_SEC_MODULES:
+        return sizeof(struct chim_module);
+    case CHIM_SEC_SITES:
+        return sizeof(struct chim_site);
+    case CHIM_SEC_LEAKS:
+        return sizeof(struct chim_leak_info);
     default:
         return 0;
     }
@@ -61,6 +68,10 @@ static int check_section(const struct chim_section *s, size_t size, char *err, s
         (s->elem_size != sizeof(struct chim_thread_slot) || s->count < 1))
         return ERR("thread section has element size %u, expected %zu", s->elem_size,
                    sizeof(struct chim_thread_slot));
+    if (s->kind == CHIM_SEC_STACKS &&
+        (s->elem_size < CHIM_STACK_ELEM(1) || s->elem_size > CHIM_STACK_ELEM(CHIM_STACK_DEPTH_MAX) ||
+         (s->elem_size - CHIM_STACK_HDR_BYTES) % 8))
+        return ERR("stack section has element size %u, not 16 + 8 x depth", s->elem_size);
     size_t want = expected_elem(s->kind);
     if (want && s->elem_size != want)
         return ERR("section %u has element size %u, expected %zu", s->kind, s->elem_size, want);
