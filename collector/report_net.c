@@ -4,9 +4,11 @@
  * sections. Entries of the same route or peer, from any thread or process,
  * are merged bucket by bucket before percentiles are taken.
  */
+#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chim/shm_net.h"
 #include "report.h"
@@ -232,7 +234,32 @@ static void add_cache(cJSON *o, const struct net_totals *t)
     cJSON_AddNumberToObject(x, "misses", (double)xm);
 }
 
-static void add_network(cJSON *o, const struct chim_net_stats *st)
+/* A running process holding an io_uring instance (liburing issues its
+ * syscalls inline, past any hook): anon_inode:[io_uring] among its fds. */
+static int uses_io_uring(const struct chim_seg *const *segs, size_t n)
+{
+    char dir[64], path[320], target[64];
+    for (size_t i = 0; i < n; i++) {
+        if (segs[i]->state != CHIM_SEG_RUNNING)
+            continue;
+        snprintf(dir, sizeof dir, "/proc/%u/fd", segs[i]->hdr->pid);
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        int found = 0;
+        while (d && !found && (e = readdir(d)) != NULL) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            ssize_t l = readlink(path, target, sizeof target - 1);
+            found = l > 0 && (target[l] = 0, strstr(target, "io_uring") != NULL);
+        }
+        if (d)
+            closedir(d);
+        if (found)
+            return 1;
+    }
+    return 0;
+}
+
+static void add_network(cJSON *o, const struct chim_net_stats *st, int io_uring)
 {
     cJSON *n = cJSON_AddObjectToObject(o, "network");
     cJSON_AddNumberToObject(n, "bytes_in", (double)st->bytes_in);
@@ -253,7 +280,7 @@ static void add_network(cJSON *o, const struct chim_net_stats *st)
     if (st->tls_conns)
         cJSON_AddItemToArray(b, cJSON_CreateString("tls: encrypted connections seen, "
                                                    "their requests are not visible"));
-    if (st->io_uring)
+    if (st->io_uring || io_uring)
         cJSON_AddItemToArray(b, cJSON_CreateString("io_uring: set up by the process, "
                                                    "I/O through it is not visible"));
 }
@@ -283,7 +310,7 @@ void chim__report_net(cJSON *o, const struct chim_seg *const *segs, size_t n)
         for (size_t i = 0; i < t->peers.n; i++)
             cJSON_AddItemToArray(up, peer_json(&t->peers.v[i]));
         add_cache(o, t);
-        add_network(o, &t->st);
+        add_network(o, &t->st, uses_io_uring(segs, n));
         chim__report_series(o, segs, n);
     }
     free(t->routes.v);
