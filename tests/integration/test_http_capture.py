@@ -120,6 +120,38 @@ check(hit.get("hits") == 4 and r["cache"]["x_cache"]["misses"] == 2,
 check(all(x["p50_ms"] > 0 for x in h["routes"]), "every route has a latency")
 check(r["network"]["not_tracked"]["framing_errors"] == 0, "no framing lost")
 
+# ---- our C servers: chim-demo under the agent, calling chim-mockllm, which
+# streams chunked responses; keep-alive client; X-Cache HIT/MISS ------------
+d3 = segdir()
+lport, dport = free_port(), free_port()
+llm = subprocess.Popen([os.path.join(BUILD, "bin", "chim-mockllm"), "--listen",
+                        f"127.0.0.1:{lport}", "--stream", "--median-ms", "5", "--p95-ms", "10"],
+                       stdout=subprocess.DEVNULL)
+demo = subprocess.Popen([os.path.join(BUILD, "bin", "chim-demo"), "--listen", f"127.0.0.1:{dport}",
+                         "--llm", f"127.0.0.1:{lport}"], env=agent_env(d3),
+                        stdout=subprocess.DEVNULL)
+check(wait_port(lport, llm) and wait_port(dport, demo), "chim-demo and chim-mockllm listen")
+s = socket.create_connection(("127.0.0.1", dport))
+HEADREQ = [False]
+for prompt in ("a", "b", "c", "a", "a"):  # 3 misses (streamed upstream calls), 2 hits
+    body = ('{"prompt": "%s"}' % prompt).encode()
+    s.sendall(b"POST /api/v1/generate HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s"
+              % (len(body), body))
+    recv_responses(s, 1)
+s.close()
+time.sleep(0.2)
+demo.terminate()
+demo.wait()
+llm.terminate()
+llm.wait()
+r = report(d3)
+g = routes_by_key(r).get(("POST", "/api/v1/generate"), {})
+check(g.get("count") == 5 and g.get("cache", {}).get("hits") == 2 and g["cache"]["misses"] == 3,
+      f"demo generate: 5 requests, 2 X-Cache hits, 3 misses ({g.get('count')}, {g.get('cache')})")
+up = [u for u in r["upstreams"] if u["protocol"] == "http"]
+check(len(up) == 1 and up[0]["count"] == 3 and up[0]["peer"] == f"127.0.0.1:{lport}",
+      f"3 streamed (chunked) upstream calls to the mock LLM ({up})")
+
 # ---- nginx + wrk: counts against the server's own access log and wrk --------
 ng = None
 if shutil.which("nginx") and shutil.which("wrk"):
@@ -173,8 +205,8 @@ http {{ access_log {root}/access.log; sendfile on; client_body_temp_path {root}/
     check(len(workers) >= 2 and sum(p.get("http_server", {}).get("requests", 0) for p in workers)
           == r["http_server"]["requests"], "workers' counts add up to the total")
     shutil.rmtree(root, ignore_errors=True)
-    dirs = [d, d2]
+    dirs = [d, d2, d3]
 else:
     check(False, "nginx and wrk installed (tools/deps.sh --test)")
-    dirs = [d]
+    dirs = [d, d3]
 finish(dirs)
