@@ -24,6 +24,7 @@ struct chim_leak_settings {
     uint64_t max_tracked;  /* CHIM_MAX_TRACKED, blocks in the address table, default 2 Mi */
     uint64_t epoch_ns;     /* CHIM_HISTORY_MS x 1e6, default 1 s */
     int scan;              /* CHIM_LEAK_SCAN=0 disables the exit scan (full mode) */
+    int bench;             /* CHIM_UNWIND_BENCH=N: time N captures per unwinder at start */
 };
 extern struct chim_leak_settings chim__leakcfg;
 
@@ -81,7 +82,7 @@ void chim__threads_reset_child(void);
 /* Counting filter of tracked addresses (NULL in count mode): an untracked
  * free costs one load and a branch, a count-mode free one load. */
 extern unsigned char *chim__leak_filter;
-#define CHIM_FILTER_BITS 20
+#define CHIM_FILTER_BITS 16 /* 64 KiB of counters: stays in L2 */
 
 static inline uint32_t chim__filter_slot(const void *p)
 {

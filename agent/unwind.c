@@ -54,7 +54,8 @@ static __attribute__((noinline)) int lu_walk(uintptr_t ra, uint64_t *ips, int ma
     if (i < got && (uintptr_t)buf[i] == ra)
         i++;
     for (; i < got && n < max; i++)
-        ips[n++] = (uint64_t)(uintptr_t)buf[i];
+        if (!chim__in_agent_text((uintptr_t)buf[i])) /* e.g. the thread trampoline */
+            ips[n++] = (uint64_t)(uintptr_t)buf[i];
     return n;
 }
 

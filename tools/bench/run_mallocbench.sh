@@ -8,12 +8,13 @@ set -euo pipefail
 build=${1:-build}; runs=${2:-7}; ops=${3:-2000000}
 bench=$build/bin/mallocbench; agent=$(realpath "$build/lib/libchimagent.so")
 dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
-modes=(plain count)
+modes=(plain count sample full)
+command -v heaptrack >/dev/null && modes+=(heaptrack)
 [ -n "${CHIM_BENCH_MODES:-}" ] && read -r -a modes <<<"$CHIM_BENCH_MODES"
 one() { # mode threads -> ns per pair
   case $1 in
     plain) "$bench" "$2" "$ops" ;;
-    heaptrack) heaptrack -o "$dir/ht" "$bench" "$2" "$ops" 2>/dev/null | grep -E '^[0-9.]+$' ;;
+    heaptrack) heaptrack -o "$dir/ht" "$bench" "$2" "$ops" 2>/dev/null | grep -E '^[0-9.]+$'; rm -f "$dir"/ht* ;;
     *) CHIM_DIR=$dir CHIM_MODE=$1 LD_PRELOAD=$agent "$bench" "$2" "$ops"; rm -f "$dir"/*.seg ;;
   esac
 }
