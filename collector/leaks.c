@@ -337,6 +337,8 @@ static int symbolize_stack(struct lproc *p, const struct leak_secs *ls, uint32_t
         memcpy(&ip, e + CHIM_STACK_HDR_BYTES + 8u * (unsigned)i, sizeof ip);
         struct chim_sym_frame sf[CHIM_SYM_MAX_INLINE];
         int k = chim_sym_lookup(p->sym, ip, sf, CHIM_SYM_MAX_INLINE);
+        if (i > 0 && !*sf[0].module)
+            break; /* outside every module: a frame-pointer walk went astray */
         for (int j = 0; j < k && n < MAX_FRAMES; j++)
             fr[n++] = (struct frame){sf[j].function, sf[j].file, sf[j].module, sf[j].line,
                                      sf[j].module_flags};
