@@ -84,6 +84,8 @@ extern uint64_t chim__sec_count[CHIM_SEC_KINDS];
  * slots; returns how many. One definition, in agent_layout.c. */
 uint32_t chim__extra_sections(struct chim_section *rows, uint32_t room);
 int chim__seg_create(uint32_t flags, int64_t inherited_live);
+/* Changes whenever the mapping changes: cached section pointers are stale. */
+uint32_t chim__seg_generation(void);
 void chim__seg_detach(void);
 struct chim_thread_slot *chim__slot_claim(void);
 void chim__slot_retire(struct chim_thread_slot *s);

@@ -35,6 +35,15 @@ struct chim_conn {
     uint64_t turn_first; /* CONN_TURNS: first byte of the request burst */
     uint64_t turn_resp_last;
     char peer[CHIM_PEER_MAX];
+    /* The route entry of this connection's last request, reused while the
+     * method, path, status class and cache state repeat (keep-alive clients
+     * usually ask for the same route): valid for segment generation seg_gen. */
+    struct chim_net_entry *last_entry;
+    uint32_t last_gen;
+    uint16_t last_sc;
+    uint8_t last_cache;
+    char last_method[CHIM_METHOD_MAX];
+    char last_path[CHIM_HTTP_PATH_MAX];
     union {
         struct chim_http_conn http;
         struct chim_resp_conn resp;

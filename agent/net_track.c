@@ -32,11 +32,6 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t real_ns(void)
-{
-    return chim__now_ns(CLOCK_REALTIME);
-}
-
 #define STAT(field, v) chim__net_count(chim__net_stats() ? &chim__net_stats()->field : NULL, (v))
 
 /* ---- peers --------------------------------------------------------------- */
@@ -237,43 +232,71 @@ static struct chim_net_entry *capped_entry(struct chim_net_key *k)
     return route_entry(k);
 }
 
+/* The entry for an exchange: the connection's last one when the request
+ * repeats, else template the path and look it up. */
+static struct chim_net_entry *entry_for(struct chim_conn *c, const struct chim_http_exchange *x,
+                                        uint16_t sc)
+{
+    uint32_t gen = chim__seg_generation();
+    if (c->last_entry && c->last_gen == gen && c->last_sc == sc && c->last_cache == x->cache &&
+        !strcmp(c->last_method, x->method) && !strcmp(c->last_path, x->path))
+        return c->last_entry;
+    char route[CHIM_ROUTE_MAX];
+    route_of(x->path, route, sizeof route);
+    struct chim_net_key k = {x->method, route, "", sc, (uint8_t)x->cache, CHIM_PROTO_HTTP};
+    struct chim_net_entry *e = capped_entry(&k);
+    c->last_entry = e;
+    c->last_gen = gen;
+    c->last_sc = sc;
+    c->last_cache = (uint8_t)x->cache;
+    chim__strlcpy(c->last_method, x->method, sizeof c->last_method);
+    chim__strlcpy(c->last_path, x->path, sizeof c->last_path);
+    return e;
+}
+
+static void note_request_time(void)
+{
+    struct chim_net_stats *st = chim__net_stats();
+    if (!st)
+        return;
+    struct timespec ts; /* coarse: the rps window needs milliseconds, not ns */
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec, zero = 0;
+    if (!st->first_ns)
+        __atomic_compare_exchange_n(&st->first_ns, &zero, now, 0, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED);
+    if (now != st->last_ns)
+        __atomic_store_n(&st->last_ns, now, __ATOMIC_RELAXED);
+}
+
+#define ADD(field, v) __atomic_fetch_add(&(field), (v), __ATOMIC_RELAXED)
+
 static void on_http_server(void *ctx, const struct chim_http_exchange *x)
 {
     struct chim_conn *c = ctx;
-    char route[CHIM_ROUTE_MAX];
-    route_of(x->path, route, sizeof route);
-    struct chim_net_key k = {x->method,         route,          "", (uint16_t)(x->status / 100),
-                             (uint8_t)x->cache, CHIM_PROTO_HTTP};
-    if (k.status_class < 1 || k.status_class > 5)
-        k.status_class = 5;
-    struct chim_net_entry *e = capped_entry(&k);
+    uint16_t sc = (uint16_t)(x->status / 100);
+    struct chim_net_entry *e = entry_for(c, x, sc >= 1 && sc <= 5 ? sc : 5);
     uint64_t us = (x->t_resp_last - x->t_req_first) / 1000;
     int error = x->status >= 500;
     STAT(requests, 1);
-    STAT(errors, error);
-    struct chim_net_stats *st = chim__net_stats();
-    if (st) {
-        uint64_t now = real_ns();
-        uint64_t zero = 0;
-        __atomic_compare_exchange_n(&st->first_ns, &zero, now, 0, __ATOMIC_RELAXED,
-                                    __ATOMIC_RELAXED);
-        __atomic_store_n(&st->last_ns, now, __ATOMIC_RELAXED);
-    }
+    if (error)
+        STAT(errors, 1);
+    note_request_time();
     if (!e)
         return;
     chim_hist_record(&e->latency, us ? us : 1);
-    __atomic_fetch_add(&e->count, 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&e->errors, (uint64_t)error, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&e->ttfb_us_sum, (x->t_resp_first - x->t_req_first) / 1000,
-                       __ATOMIC_RELAXED);
+    ADD(e->count, 1);
+    if (error)
+        ADD(e->errors, 1);
+    ADD(e->ttfb_us_sum, (x->t_resp_first - x->t_req_first) / 1000);
     if (x->cache == 1)
-        __atomic_fetch_add(&e->hits, 1, __ATOMIC_RELAXED);
+        ADD(e->hits, 1);
     else if (x->cache == 2)
-        __atomic_fetch_add(&e->misses, 1, __ATOMIC_RELAXED);
+        ADD(e->misses, 1);
     uint32_t tid = chim__tls.slot ? chim__tls.slot->tid : 0;
     if (c->alloc_tid && c->alloc_tid == tid) {
-        __atomic_fetch_add(&e->alloc_bytes, thread_allocated() - c->alloc_mark, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&e->alloc_samples, 1, __ATOMIC_RELAXED);
+        ADD(e->alloc_bytes, thread_allocated() - c->alloc_mark);
+        ADD(e->alloc_samples, 1);
     }
     c->alloc_tid = 0; /* the next request read sets a new mark */
 }

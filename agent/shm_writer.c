@@ -22,6 +22,12 @@
 #include "net_conn.h"
 
 struct chim_shm_header *chim__seg;
+static uint32_t seg_gen; /* bumped at each segment creation (fork children) */
+
+uint32_t chim__seg_generation(void)
+{
+    return __atomic_load_n(&seg_gen, __ATOMIC_RELAXED);
+}
 static size_t seg_size;
 void *chim__sec_base[CHIM_SEC_KINDS];
 uint64_t chim__sec_count[CHIM_SEC_KINDS];
@@ -216,6 +222,7 @@ int chim__seg_create(uint32_t flags, int64_t inherited_live)
     }
     fill_header(m, flags, inherited_live);
     chim__seg = m;
+    __atomic_fetch_add(&seg_gen, 1, __ATOMIC_RELAXED);
     bind_sections();
     retired()->mem = early;
     chim__seg->live_flushed += early_live;
@@ -234,6 +241,7 @@ void chim__seg_detach(void)
     if (chim__seg)
         munmap(chim__seg, seg_size);
     chim__seg = NULL;
+    __atomic_fetch_add(&seg_gen, 1, __ATOMIC_RELAXED);
     memset(chim__sec_base, 0, sizeof chim__sec_base);
     memset(chim__sec_count, 0, sizeof chim__sec_count);
     memset(&early, 0, sizeof early);
