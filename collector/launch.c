@@ -13,13 +13,8 @@
 
 #include "launch.h"
 
-int chim_agent_path(char *buf, size_t n)
+int chim_beside_self(const char *rel, char *buf, size_t n)
 {
-    const char *env = getenv("CHIM_AGENT");
-    if (env && *env) {
-        snprintf(buf, n, "%s", env);
-        return access(buf, R_OK) == 0 ? 0 : -ENOENT;
-    }
     char self[PATH_MAX];
     ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
     if (len <= 0)
@@ -29,7 +24,19 @@ int chim_agent_path(char *buf, size_t n)
     if (!slash)
         return -ENOENT;
     *slash = 0;
-    snprintf(buf, n, "%s/../lib/libchimagent.so", self);
+    snprintf(buf, n, "%s/%s", self, rel);
+    return 0;
+}
+
+int chim_agent_path(char *buf, size_t n)
+{
+    const char *env = getenv("CHIM_AGENT");
+    if (env && *env) {
+        snprintf(buf, n, "%s", env);
+        return access(buf, R_OK) == 0 ? 0 : -ENOENT;
+    }
+    if (chim_beside_self("../lib/libchimagent.so", buf, n) != 0)
+        return -ENOENT;
     char real[PATH_MAX];
     if (!realpath(buf, real))
         return -ENOENT;

@@ -16,6 +16,8 @@ struct chim_launch_opts {
     const char *agent;     /* path of the agent, NULL: next to chimcollect */
 };
 
+/* rel resolved against the directory of the running chimcollect. */
+int chim_beside_self(const char *rel, char *buf, size_t n);
 /* Path of libchimagent.so: $CHIM_AGENT, else <dir of chimcollect>/../lib.
  * Returns 0 or -ENOENT. */
 int chim_agent_path(char *buf, size_t n);

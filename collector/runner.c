@@ -139,16 +139,8 @@ int chim_run_begin(struct chim_run *r, const char *who)
 
 int chim_tool_path(const char *name, char *buf, size_t n)
 {
-    char self[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (len <= 0)
+    if (chim_beside_self(name, buf, n) != 0)
         return -ENOENT;
-    self[len] = 0;
-    char *slash = strrchr(self, '/');
-    if (!slash)
-        return -ENOENT;
-    *slash = 0;
-    snprintf(buf, n, "%s/%s", self, name);
     return access(buf, X_OK) == 0 ? 0 : -ENOENT;
 }
 

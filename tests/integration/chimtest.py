@@ -3,9 +3,11 @@ the agent in a private segment directory and read chimcollect's JSON."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
 AGENT = os.path.join(BUILD, "lib", "libchimagent.so")
@@ -32,6 +34,27 @@ def report(d, *args):
     out = subprocess.run([COLLECT, "report", "--dir", d, "--format", "json", *args],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, proc=None, timeout=10):
+    """Waits until 127.0.0.1:port accepts; False if proc exits or time runs out."""
+    end = time.time() + timeout
+    while time.time() < end and (proc is None or proc.poll() is None):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
 
 
 def check(cond, what):
