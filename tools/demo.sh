@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCHIM_TESTS=OFF >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
 if ! ls performance_baselines/performance_baseline_*.json >/dev/null 2>&1; then
   echo "demo: no baseline yet: recording one (5 s run) ..." >&2

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/deps.sh --test
 build=${CHIM_BUILD_DIR:-build}
-cmake -S . -B "$build" -DCHIM_WERROR=ON >/dev/null
+cmake -S . -B "$build" -DCHIM_WERROR=ON -DCHIM_TESTS=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
 args=(--output-on-failure --timeout 600)
