@@ -5,10 +5,10 @@
 #   tools/deps.sh --test   also the real servers and clients the tests drive
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libunwind-dev libjemalloc-dev libjemalloc2
-      libcjson-dev libdw-dev libelf-dev)
+      libcjson-dev libdw-dev libelf-dev libmicrohttpd-dev libncurses-dev)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(libcriterion-dev nginx-light redis-server redis-tools memcached wrk curl
-         python3 perl sqlite3 git valgrind clang tmux procps chromium)
+         python3 perl sqlite3 git valgrind clang tmux procps chromium prometheus)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
