@@ -12,6 +12,9 @@
 #include "proto_http.h"
 
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 enum {
     S_IDLE, /* between messages */
@@ -793,19 +796,78 @@ static size_t step_bulk(struct chim_http_conn *c, struct chim__http_stream *s, i
     return n;
 }
 
-/* Header kind of name[0..n), compared case-insensitively. */
+/* Header kind of name[0..n) (tchar bytes), compared case-insensitively. The
+ * five names have distinct lengths, so the length picks the one candidate;
+ * `| 0x20` lower-cases exactly on tchar bytes (the only non-letter in the
+ * names is '-', and 0x0d, which would also match it, is not a tchar). */
 static uint8_t header_kind(const unsigned char *name, size_t n)
 {
-    for (unsigned k = 0; k < 5; k++) {
-        if (hlens[k] != n)
-            continue;
-        size_t i = 0;
-        while (i < n && lc(name[i]) == hnames[k][i])
-            i++;
-        if (i == n)
-            return (uint8_t)(k + 1);
+    static const uint8_t by_len[18] = {
+        [4] = H_HOST, [7] = H_XCACHE, [10] = H_CONN, [14] = H_CL, [17] = H_TE};
+    if (n >= sizeof by_len || !by_len[n])
+        return H_NONE;
+    uint8_t k = by_len[n];
+    const char *h = hnames[k - 1];
+    for (size_t i = 0; i < n; i++)
+        if ((name[i] | 0x20) != (unsigned char)h[i])
+            return H_NONE;
+    return k;
+}
+
+/* Bytes of a request target: 1 path, 2 '?' or '#' (the path ends, the
+ * target goes on), 0 ends the target (blank, control, DEL). */
+static const uint8_t tgt[256] = {[0x21 ... 0x22] = 1, ['#'] = 2,           [0x24 ... 0x3e] = 1,
+                                 ['?'] = 2,           [0x40 ... 0x7e] = 1, [0x80 ... 0xff] = 1};
+
+/* path_put for a run of n bytes. */
+static void path_run(struct chim_http_conn *c, const unsigned char *p, size_t n)
+{
+    if (!(c->req.flags & HS_CUR_FULL) || n == 0)
+        return;
+    struct chim__http_pend *t = tail(c);
+    size_t room = CHIM_HTTP_PATH_MAX - t->path_len;
+    if (room > (size_t)(CHIM_HTTP_PATH_RING - c->ring_used))
+        room = (size_t)(CHIM_HTTP_PATH_RING - c->ring_used);
+    if (n > room) {
+        t->flags |= P_TRUNC;
+        n = room;
     }
-    return H_NONE;
+    for (size_t i = 0; i < n; i++)
+        c->ring[(t->path_off + t->path_len + i) & (CHIM_HTTP_PATH_RING - 1)] = (char)p[i];
+    t->path_len = (uint8_t)(t->path_len + n);
+    c->ring_used = (uint8_t)(c->ring_used + n);
+}
+
+/* Index of the first CR or LF in p[0..n), or n. With SSE2, 16 bytes per
+ * step; the last step re-reads bytes already known to be neither, so no
+ * load goes past p + n. Otherwise two memchr. */
+static inline size_t find_eol(const unsigned char *p, size_t n)
+{
+#ifdef __SSE2__
+    if (n >= 16) {
+        const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+        size_t i = 0;
+        for (;;) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+            unsigned m = (unsigned)_mm_movemask_epi8(
+                _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
+            if (m)
+                return i + (size_t)__builtin_ctz(m);
+            if (i + 16 == n)
+                return n;
+            i = i + 32 <= n ? i + 16 : n - 16;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (p[i] == '\r' || p[i] == '\n')
+            return i;
+    return n;
+#else
+    const unsigned char *lf = memchr(p, '\n', n);
+    size_t e = lf ? (size_t)(lf - p) : n;
+    const unsigned char *cr = memchr(p, '\r', e);
+    return cr ? (size_t)(cr - p) : e;
+#endif
 }
 
 /* Fast path for a header name found whole in the buffer: consumes the name
@@ -837,8 +899,9 @@ static size_t target_run(struct chim_http_conn *c, struct chim__http_stream *s,
     size_t i = 0;
     if (s->st != S_TARGET)
         return 0;
-    while (i < n && p[i] > ' ' && p[i] != 0x7f && p[i] != '?' && p[i] != '#')
-        path_put(c, (char)p[i++]);
+    while (i < n && tgt[p[i]] == 1)
+        i++;
+    path_run(c, p, i);
     return i;
 }
 
@@ -855,16 +918,211 @@ static size_t skip_run(const struct chim__http_stream *s, const unsigned char *p
         /* fall through */
     case S_REASON:
     case S_CEXT:
-        while (i < n && p[i] != '\r' && p[i] != '\n')
-            i++;
-        return i;
+        return find_eol(p, n);
     case S_TSKIP:
-        while (i < n && p[i] > ' ' && p[i] != 0x7f)
+        while (i < n && tgt[p[i]])
             i++;
         return i;
     default:
         return 0;
     }
+}
+
+/* ---- whole lines --------------------------------------------------------
+ *
+ * When a line is complete in the buffer (the usual case: a whole head in one
+ * read or one writev), it is taken in one step: the line is checked first
+ * without touching the state, then applied exactly as the byte-by-byte
+ * machine would leave it after its LF. Anything the check does not accept
+ * (a partial line, a byte the machine would reject, the header limit, an
+ * absolute-form or authority-form target) returns 0 and the line goes
+ * through the byte machine, which also reports the error. So every split of
+ * the input ends in the same exchanges and counters. */
+
+/* Length of the line end at p[e]: 2 for CRLF, 1 for LF, 0 when it is not
+ * complete here or a CR is not followed by LF. */
+static inline size_t eol_len(const unsigned char *p, size_t e, size_t n)
+{
+    if (e < n && p[e] == '\n')
+        return 1;
+    if (e + 1 < n && p[e] == '\r' && p[e + 1] == '\n')
+        return 2;
+    return 0;
+}
+
+/* The header limit as step_byte applies it, for k more bytes. */
+static inline int fits(const struct chim__http_stream *s, size_t k)
+{
+    return k <= HDR_LIMIT - s->hbytes;
+}
+
+static inline int is_digit(unsigned char ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+
+static inline int hex_val(unsigned char ch)
+{
+    return is_digit(ch)               ? ch - '0'
+           : (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10
+           : (ch >= 'A' && ch <= 'F') ? ch - 'A' + 10
+                                      : -1;
+}
+
+/* A line of k bytes (line end included) of kind `kind` was taken whole. */
+static size_t line_done(struct chim_http_conn *c, struct chim__http_stream *s, int is_req, size_t k,
+                        int kind, uint64_t now, chim_http_cb cb, void *ctx)
+{
+    add_bytes(c, is_req, k);
+    s->hbytes += (uint32_t)k;
+    line_end(c, s, kind, now, cb, ctx);
+    return k;
+}
+
+/* "METHOD SP target SP HTTP/1.d" with an origin-form or '*' target. */
+static size_t request_line(struct chim_http_conn *c, struct chim__http_stream *s,
+                           const unsigned char *p, size_t n, uint64_t now, chim_http_cb cb,
+                           void *ctx)
+{
+    size_t m = 0, q, e;
+    while (m < n && m <= 32 && tchar[p[m]])
+        m++;
+    if (m == 0 || m > 32 || m + 1 >= n || p[m] != ' ' || (p[m + 1] != '/' && p[m + 1] != '*'))
+        return 0;
+    for (q = m + 1; q < n && tgt[p[q]] == 1;)
+        q++;
+    for (e = q; e < n && tgt[p[e]];)
+        e++;
+    if (e + 9 >= n || p[e] != ' ' || memcmp(p + e + 1, "HTTP/1.", 7) != 0 || !is_digit(p[e + 8]))
+        return 0;
+    size_t el = eol_len(p, e + 9, n);
+    if (!el || !fits(s, e + 9 + el))
+        return 0;
+    uint64_t packed = 0;
+    for (size_t i = 0; i < m && i < 8; i++)
+        packed |= (uint64_t)p[i] << (8 * i);
+    s->remain = packed;
+    set_method(c, m <= 8 ? method_code(packed, (unsigned)m) : M_OTHER);
+    path_run(c, p + m + 1, q - m - 1);
+    s->pos = 8;
+    return line_done(c, s, 1, e + 9 + el, L_REQLINE, now, cb, ctx);
+}
+
+/* "HTTP/1.d SSS[ reason]". */
+static size_t status_line(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
+                          const unsigned char *p, size_t n, uint64_t now, chim_http_cb cb,
+                          void *ctx)
+{
+    if (n < 13 || memcmp(p, "HTTP/1.", 7) != 0 || !is_digit(p[7]) || p[8] != ' ' || p[9] < '1' ||
+        p[9] > '9' || !is_digit(p[10]) || !is_digit(p[11]))
+        return 0;
+    size_t e = p[12] == ' ' ? 13 + find_eol(p + 13, n - 13) : 12;
+    size_t el = eol_len(p, e, n);
+    if (!el || !fits(s, e + el))
+        return 0;
+    s->status = (uint16_t)((p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0'));
+    s->pos = 3;
+    return line_done(c, s, is_req, e + el, L_STATUS, now, cb, ctx);
+}
+
+/* Content-Length value v[0..n) as cl_char and header_end would take it. */
+static int cl_ok(const struct chim__http_stream *s, const unsigned char *v, size_t n)
+{
+    struct chim__http_stream t = *s;
+    t.flags &= (uint16_t) ~(HS_VSTART | HS_VEND);
+    t.remain = 0;
+    for (size_t i = 0; i < n; i++)
+        if (cl_char(&t, v[i]) < 0)
+            return 0;
+    return (t.flags & HS_VSTART) && (!(t.flags & HS_HAVE_CL) || t.clen == t.remain);
+}
+
+/* "name: value", or the empty line ending the header (or trailer) section. */
+static size_t header_line(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
+                          const unsigned char *p, size_t n, uint64_t now, chim_http_cb cb,
+                          void *ctx)
+{
+    size_t col = 0, e, el;
+    if (p[0] == '\r' || p[0] == '\n') {
+        el = eol_len(p, 0, n);
+        if (!el || !fits(s, el))
+            return 0;
+        return line_done(c, s, is_req, el, L_HEMPTY, now, cb, ctx);
+    }
+    while (col < n && tchar[p[col]])
+        col++;
+    if (col == 0 || col >= n || p[col] != ':')
+        return 0;
+    e = col + 1 + find_eol(p + col + 1, n - col - 1);
+    el = eol_len(p, e, n);
+    if (!el || !fits(s, e + el))
+        return 0;
+    uint8_t k = (s->flags & HS_TRAILER) ? H_NONE : header_kind(p, col);
+    if (k == H_CL && !cl_ok(s, p + col + 1, e - col - 1))
+        return 0;
+    s->pos = col > 255 ? 255 : (uint8_t)col;
+    s->cand = k ? (uint8_t)(1u << (k - 1)) : 0;
+    header_name_end(c, s);
+    if (s->hkind != H_NONE)
+        for (size_t i = col + 1; i < e; i++)
+            value_char(c, s, p[i]); /* cannot fail: checked above */
+    return line_done(c, s, is_req, e + el, L_HEADER, now, cb, ctx);
+}
+
+/* "hex[;ext]" before chunk data (or the last chunk). */
+static size_t chunk_line(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
+                         const unsigned char *p, size_t n, uint64_t now, chim_http_cb cb, void *ctx)
+{
+    size_t d = 0, e;
+    uint64_t v = 0;
+    int x;
+    while (d < n && (x = hex_val(p[d])) >= 0) {
+        if (d == 15)
+            return 0;
+        v = v * 16 + (uint64_t)x;
+        d++;
+    }
+    if (d == 0 || d >= n)
+        return 0;
+    e = (p[d] == ';' || is_ws(p[d])) ? d + 1 + find_eol(p + d + 1, n - d - 1) : d;
+    size_t el = eol_len(p, e, n);
+    if (!el || !fits(s, e + el))
+        return 0;
+    s->remain = v;
+    s->pos = (uint8_t)d;
+    return line_done(c, s, is_req, e + el, L_CSIZE, now, cb, ctx);
+}
+
+/* Complete lines from a line-start state on; returns the bytes taken. */
+static size_t line_run(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
+                       const unsigned char *p, size_t n, uint64_t now, chim_http_cb cb, void *ctx)
+{
+    size_t i = 0, k = 1;
+    while (k && i < n && c->state == CHIM_HTTP_ST_ACTIVE) {
+        switch (s->st) {
+        case S_METHOD:
+            k = s->pos == 0 ? request_line(c, s, p + i, n - i, now, cb, ctx) : 0;
+            break;
+        case S_SVER:
+            k = s->pos == 0 ? status_line(c, s, is_req, p + i, n - i, now, cb, ctx) : 0;
+            break;
+        case S_HSTART:
+            k = header_line(c, s, is_req, p + i, n - i, now, cb, ctx);
+            break;
+        case S_CSIZE:
+            k = s->pos == 0 ? chunk_line(c, s, is_req, p + i, n - i, now, cb, ctx) : 0;
+            break;
+        case S_CDEND: {
+            size_t el = eol_len(p + i, 0, n - i);
+            k = el && fits(s, el) ? line_done(c, s, is_req, el, L_CDEND, now, cb, ctx) : 0;
+            break;
+        }
+        default:
+            k = 0;
+        }
+        i += k;
+    }
+    return i;
 }
 
 void chim_http_feed(struct chim_http_conn *c, int dir, const char *buf, size_t len, uint64_t now_ns,
@@ -888,7 +1146,12 @@ void chim_http_feed(struct chim_http_conn *c, int dir, const char *buf, size_t l
             i += step_bulk(c, s, is_req, len - i, now_ns, cb, ctx);
             continue;
         }
-        size_t k = skip_run(s, p + i, len - i);
+        size_t k = line_run(c, s, is_req, p + i, len - i, now_ns, cb, ctx);
+        if (k) {
+            i += k;
+            continue;
+        }
+        k = skip_run(s, p + i, len - i);
         if (!k)
             k = header_name_run(c, s, p + i, len - i);
         if (!k)
