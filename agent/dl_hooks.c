@@ -88,6 +88,7 @@ static struct start_rec *rec_claim(void)
 
 static void unregister(void *arg)
 {
+    chim__leak_thread_exit();
     chim__threads_remove((int)(intptr_t)arg);
 }
 

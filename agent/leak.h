@@ -50,6 +50,9 @@ void chim__leak_free(void *p);
  * put back if the call failed. Returns nonzero if a record was taken. */
 int chim__leak_take(void *p, struct chim_block *out);
 void chim__leak_put_back(const struct chim_block *b);
+/* Full mode: folds the calling thread's pending site deltas into the
+ * segment and stops batching for it (thread exit, dl_hooks.c). */
+void chim__leak_thread_exit(void);
 
 /* The address table, for the scan (leak_track.c). */
 struct chim_block *chim__leak_table(uint64_t *cap);
@@ -61,6 +64,8 @@ extern uint64_t chim__leak_start_ms;
 void chim__modules_init(void);
 void chim__modules_refresh(void);
 int chim__in_agent_text(uintptr_t ip);
+/* The agent's own address range (the unwinder tests every frame). */
+void chim__agent_text(uintptr_t *lo, uintptr_t *hi);
 int chim__in_libc_text(uintptr_t ip);
 /* Calls fn for each writable PT_LOAD of every loaded object except the
  * agent (the scan's data/bss roots) and for the calling thread's TLS block
@@ -80,13 +85,21 @@ void chim__threads_reset_child(void);
 /* ---- hot-path helpers used by malloc_hooks.c ------------------------------ */
 
 /* Counting filter of tracked addresses (NULL in count mode): an untracked
- * free costs one load and a branch, a count-mode free one load. */
-extern unsigned char *chim__leak_filter;
-#define CHIM_FILTER_BITS 16 /* 64 KiB of counters: stays in L2 */
+ * free costs one load and a branch, a count-mode free one load. In full
+ * mode every block is tracked, so the mask is 0 and every free reads the
+ * same saturated counter (one L1 hit) instead of a random one of 64 KiB. */
+struct chim_leak_filter_ref {
+    unsigned char *bytes;
+    uint64_t mask; /* (1 << CHIM_FILTER_BITS) - 1 in sample mode, 0 in full mode */
+};
+extern struct chim_leak_filter_ref chim__leak_filt;
+#define chim__leak_filter (chim__leak_filt.bytes)
+#define CHIM_FILTER_BITS  16 /* 64 KiB of counters: stays in L2 */
 
 static inline uint32_t chim__filter_slot(const void *p)
 {
-    return (uint32_t)(((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ull >> (64 - CHIM_FILTER_BITS));
+    return (uint32_t)((((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ull >> (64 - CHIM_FILTER_BITS)) &
+                      chim__leak_filt.mask);
 }
 
 /* Allocation: one subtract and one branch; the countdown never fires in

@@ -30,6 +30,12 @@ int chim__in_agent_text(uintptr_t ip)
     return ip - agent_lo < agent_hi - agent_lo;
 }
 
+void chim__agent_text(uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = agent_lo;
+    *hi = agent_hi;
+}
+
 int chim__in_libc_text(uintptr_t ip)
 {
     return ip - libc_lo < libc_hi - libc_lo;

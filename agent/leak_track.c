@@ -37,13 +37,14 @@
 #define PROBE_MAX 128
 
 struct chim_leak_settings chim__leakcfg;
-unsigned char *chim__leak_filter;
+struct chim_leak_filter_ref chim__leak_filt;
 uint64_t chim__leak_start_ms;
 
 static struct chim_block *tab;
 static uint64_t tab_mask;
-static int inited; /* the constructor has run (count mode included) */
-static int active; /* sample or full mode, tables ready */
+static unsigned home_shift; /* address bits below a table home (tab_home) */
+static int inited;          /* the constructor has run (count mode included) */
+static int active;          /* sample or full mode, tables ready */
 static uint32_t mode;
 static double inv_rate;
 static CHIM_TLS uint64_t rng;
@@ -269,35 +270,191 @@ static void ring_note(struct chim_site *s, uint64_t now_ms, int64_t before, int6
 
 enum { SITE_ALLOC, SITE_FREE, SITE_UNFREE };
 
-static void site_apply(uint32_t stack, uint64_t size, uint32_t birth_ms, int what, uint64_t now)
+/* One event's or one batch's change to a site's counters. */
+struct site_delta {
+    uint32_t stack;  /* 0: slot unused */
+    uint32_t bucket; /* birth bucket of the blocks counted here */
+    int64_t allocs, frees, alloc_w, free_w, alloc_bytes, free_bytes;
+    uint64_t reserved;
+};
+
+/* Adds a delta to the segment's site with atomics, and notes the site's
+ * live bytes in its history ring at `now`. */
+static void site_add(const struct site_delta *d, uint64_t now)
 {
-    struct chim_site *s = chim__leak_site(stack);
+    struct chim_site *s = chim__leak_site(d->stack);
     if (!s)
         return;
-    uint64_t wc, wb;
-    weights(size, &wc, &wb);
-    unsigned b = chim_birth_bucket(birth_ms / 1000u);
-    int64_t delta;
-    if (what == SITE_ALLOC) {
-        ADD(s->allocs, 1);
-        ADD(s->alloc_w, wc);
-        ADD(s->alloc_bytes, wb);
-        delta = (int64_t)wb;
-    } else if (what == SITE_FREE) {
-        ADD(s->frees, 1);
-        ADD(s->free_w, wc);
-        ADD(s->free_bytes, wb);
-        delta = -(int64_t)wb;
-    } else {
-        ADD(s->frees, -1);
-        ADD(s->free_w, -wc);
-        ADD(s->free_bytes, -wb);
-        delta = (int64_t)wb;
+    if (d->allocs | d->alloc_w | d->alloc_bytes) {
+        ADD(s->allocs, (uint64_t)d->allocs);
+        ADD(s->alloc_w, (uint64_t)d->alloc_w);
+        ADD(s->alloc_bytes, (uint64_t)d->alloc_bytes);
     }
-    ADD(s->birth_bytes[b], delta);
+    if (d->frees | d->free_w | d->free_bytes) {
+        ADD(s->frees, (uint64_t)d->frees);
+        ADD(s->free_w, (uint64_t)d->free_w);
+        ADD(s->free_bytes, (uint64_t)d->free_bytes);
+    }
+    int64_t delta = d->alloc_bytes - d->free_bytes;
+    ADD(s->birth_bytes[d->bucket], delta);
     int64_t after = (int64_t)(__atomic_load_n(&s->alloc_bytes, __ATOMIC_RELAXED) -
                               __atomic_load_n(&s->free_bytes, __ATOMIC_RELAXED));
     ring_note(s, now, after - delta, after);
+}
+
+/* ---- per-thread site deltas (full mode) ----------------------------------- */
+
+/* In full mode every allocation and free changes a site: six atomic adds
+ * per event on lines that every thread allocating from the same place
+ * writes. Instead each thread keeps a small direct-mapped table of deltas
+ * keyed by (stack, birth bucket), in agent-owned memory (a pool, so exit
+ * and fork can fold every thread's table), and folds it into the segment
+ * when a slot is needed by another key, every SHARD_BATCH events, when the
+ * thread sees a new history epoch, at thread exit, fork and process exit.
+ * The segment's site counters therefore lag a live thread by at most
+ * SHARD_BATCH events or one epoch; they are exact once it has folded. The
+ * owner updates its deltas with plain (relaxed) loads and stores; folding
+ * takes them with atomic exchanges. Sample mode adds directly: its events
+ * are rare. */
+#define SHARD_WAYS  64
+#define SHARD_BATCH 256
+#define SHARD_POOL  1024
+
+struct shard {
+    uint32_t used;   /* claimed by a live thread */
+    uint32_t events; /* since the last fold */
+    uint64_t epoch_end_ms;
+    uint64_t now_ms; /* time of the owner's last allocation */
+    uint64_t reserved[5];
+    struct site_delta d[SHARD_WAYS];
+};
+
+static struct shard *pool;
+static CHIM_TLS struct shard *my_shard;
+static CHIM_TLS int shard_state; /* 0 none yet, 1 own one, 2 none (pool full or thread exited) */
+static int shards_closed;        /* process exit: every event adds directly */
+
+#define LD(x)    __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define ST(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define XCHG(x)  __atomic_exchange_n(&(x), 0, __ATOMIC_RELAXED)
+
+static void delta_fold(struct site_delta *e, uint64_t now)
+{
+    struct site_delta d = {LD(e->stack),         LD(e->bucket),       XCHG(e->allocs),
+                           XCHG(e->frees),       XCHG(e->alloc_w),    XCHG(e->free_w),
+                           XCHG(e->alloc_bytes), XCHG(e->free_bytes), 0};
+    if (d.stack && (d.allocs | d.frees | d.alloc_bytes | d.free_bytes | d.alloc_w | d.free_w))
+        site_add(&d, now);
+}
+
+static void shard_fold(struct shard *sh, uint64_t now)
+{
+    for (int i = 0; i < SHARD_WAYS; i++)
+        if (LD(sh->d[i].stack))
+            delta_fold(&sh->d[i], now);
+    ST(sh->events, 0);
+}
+
+static uint64_t epoch_end(uint64_t now_ms)
+{
+    uint64_t ems = chim__leakcfg.epoch_ns / 1000000u;
+    uint64_t rel = now_ms - chim__leak_start_ms;
+    return chim__leak_start_ms + (rel / ems + 1) * ems;
+}
+
+static struct shard *shard_claim(void)
+{
+    shard_state = 2;
+    for (uint32_t i = 0; pool && i < SHARD_POOL; i++) {
+        uint32_t z = 0;
+        if (!LD(pool[i].used) && __atomic_compare_exchange_n(&pool[i].used, &z, 1, 0,
+                                                             __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+            shard_state = 1;
+            my_shard = &pool[i];
+            return my_shard;
+        }
+    }
+    return NULL;
+}
+
+static inline struct shard *shard_get(void)
+{
+    if (CHIM_LIKELY(shard_state == 1))
+        return CHIM_LIKELY(!LD(shards_closed)) ? my_shard : NULL;
+    if (shard_state == 0 && mode == CHIM_MODE_FULL)
+        return shard_claim();
+    return NULL;
+}
+
+/* Applies one event. `now` is 0 for a free (no clock read): a batch folded
+ * by a free uses the clock once for the whole batch. */
+static void site_apply(uint32_t stack, uint64_t size, uint32_t birth_ms, int what, uint64_t now)
+{
+    uint64_t wc, wb;
+    weights(size, &wc, &wb);
+    unsigned b = chim_birth_bucket(birth_ms / 1000u);
+    int64_t sign = what == SITE_UNFREE ? -1 : 1;
+    struct shard *sh = shard_get();
+    if (!sh) {
+        struct site_delta d = {stack, b, 0, 0, 0, 0, 0, 0, 0};
+        if (what == SITE_ALLOC) {
+            d.allocs = 1, d.alloc_w = (int64_t)wc, d.alloc_bytes = (int64_t)wb;
+        } else {
+            d.frees = sign, d.free_w = sign * (int64_t)wc, d.free_bytes = sign * (int64_t)wb;
+        }
+        site_add(&d, now ? now : chim__leak_now_ms());
+        return;
+    }
+    if (now) {
+        if (CHIM_UNLIKELY(now >= LD(sh->epoch_end_ms))) {
+            shard_fold(sh, LD(sh->now_ms) ? LD(sh->now_ms) : now); /* the old epoch's events */
+            ST(sh->epoch_end_ms, epoch_end(now));
+        }
+        ST(sh->now_ms, now);
+    }
+    struct site_delta *e = &sh->d[(stack * 0x9E3779B1u + b * 0x85EBCA77u) >> (32 - 6)];
+    if (CHIM_UNLIKELY(LD(e->stack) != stack || LD(e->bucket) != b)) {
+        if (LD(e->stack))
+            delta_fold(e, now ? now : chim__leak_now_ms());
+        ST(e->stack, stack);
+        ST(e->bucket, b);
+    }
+    if (what == SITE_ALLOC) {
+        ST(e->allocs, LD(e->allocs) + 1);
+        ST(e->alloc_w, LD(e->alloc_w) + (int64_t)wc);
+        ST(e->alloc_bytes, LD(e->alloc_bytes) + (int64_t)wb);
+    } else {
+        ST(e->frees, LD(e->frees) + sign);
+        ST(e->free_w, LD(e->free_w) + sign * (int64_t)wc);
+        ST(e->free_bytes, LD(e->free_bytes) + sign * (int64_t)wb);
+    }
+    uint32_t ev = LD(sh->events) + 1;
+    ST(sh->events, ev);
+    if (CHIM_UNLIKELY(ev >= SHARD_BATCH))
+        shard_fold(sh, now ? now : chim__leak_now_ms());
+}
+
+/* Folds every thread's deltas (process exit, fork child). A thread still
+ * allocating at that moment may have an event counted twice or not at all:
+ * its events race the exit anyway. */
+static void fold_all_shards(void)
+{
+    if (!pool)
+        return;
+    uint64_t now = chim__leak_now_ms();
+    for (uint32_t i = 0; i < SHARD_POOL; i++)
+        if (LD(pool[i].used))
+            shard_fold(&pool[i], now);
+}
+
+void chim__leak_thread_exit(void)
+{
+    if (shard_state != 1)
+        return;
+    shard_fold(my_shard, chim__leak_now_ms());
+    __atomic_store_n(&my_shard->used, 0, __ATOMIC_RELEASE);
+    my_shard = NULL;
+    shard_state = 2; /* later frees (TLS destructors) add directly */
 }
 
 /* ---- address table -------------------------------------------------------- */
@@ -307,7 +464,7 @@ static void site_apply(uint32_t stack, uint64_t size, uint32_t birth_ms, int wha
  * miss). */
 static inline uint64_t tab_home(uint64_t a)
 {
-    return a >> 4;
+    return a >> home_shift;
 }
 
 static void filter_inc(const void *p)
@@ -428,7 +585,7 @@ void chim__leak_free(void *p)
         return;
     int saved = errno;
     if (tab_take(p, &b))
-        site_apply(b.stack, b.size, b.birth_ms, SITE_FREE, chim__leak_now_ms());
+        site_apply(b.stack, b.size, b.birth_ms, SITE_FREE, 0);
     errno = saved;
 }
 
@@ -439,7 +596,7 @@ int chim__leak_take(void *p, struct chim_block *out)
     int saved = errno;
     int took = tab_take(p, out);
     if (took)
-        site_apply(out->stack, out->size, out->birth_ms, SITE_FREE, chim__leak_now_ms());
+        site_apply(out->stack, out->size, out->birth_ms, SITE_FREE, 0);
     errno = saved;
     return took;
 }
@@ -448,7 +605,7 @@ void chim__leak_put_back(const struct chim_block *b)
 {
     int saved = errno;
     if (tab_insert(b))
-        site_apply(b->stack, b->size, b->birth_ms, SITE_UNFREE, chim__leak_now_ms());
+        site_apply(b->stack, b->size, b->birth_ms, SITE_UNFREE, 0);
     else
         count_drop(&info()->tracked_dropped);
     errno = saved;
@@ -499,8 +656,17 @@ void chim__leak_init(void)
         uint64_t cap = pow2_at_least(chim__leakcfg.max_tracked * 2);
         tab = map_anon(cap * sizeof *tab);
         unsigned char *filter = map_anon(1u << CHIM_FILTER_BITS);
+        if (mode == CHIM_MODE_FULL)
+            pool = map_anon(SHARD_POOL * sizeof(struct shard)); /* NULL: add directly */
         if (tab && filter) {
             tab_mask = cap - 1;
+            /* Full mode: neighbouring blocks, neighbouring slots. Sample
+             * mode: the few sampled blocks share few table pages (each
+             * newly touched page is a page fault). */
+            home_shift = mode == CHIM_MODE_FULL ? 4 : 9;
+            chim__leak_filt.mask = mode == CHIM_MODE_FULL ? 0 : (1u << CHIM_FILTER_BITS) - 1;
+            if (mode == CHIM_MODE_FULL)
+                filter[0] = 255; /* saturated: every free looks in the table */
             inv_rate = 1.0 / (double)chim__leakcfg.sample_bytes;
             chim__leak_start_ms = chim__leak_now_ms();
             stack_at(0)->state = CHIM_LEAK_READY; /* id 0: "no room" */
@@ -523,6 +689,9 @@ void chim__leak_fini(void)
     setjmp(regs);
     __builtin_unwind_init();
     chim__tls.in_agent = 1;
+    fold_all_shards();
+    __atomic_store_n(&shards_closed, 1, __ATOMIC_RELAXED);
+    fold_all_shards(); /* what a thread added between the two */
     chim__modules_refresh();
     if (mode == CHIM_MODE_FULL && chim__leakcfg.scan)
         chim__leak_scan((uintptr_t)&regs);
@@ -581,6 +750,12 @@ void chim__leak_fork_child(void)
         copy_section(old, CHIM_SEC_LEAKS);
         info()->flags |= CHIM_LEAK_INHERITED;
         info()->scan_state = CHIM_SCAN_NONE;
+        /* The parent's threads' pending deltas describe blocks the child
+         * inherits: fold them into its copy; only this thread lives on. */
+        fold_all_shards();
+        for (uint32_t i = 0; pool && i < SHARD_POOL; i++)
+            if (&pool[i] != my_shard)
+                pool[i].used = 0;
     } else {
         active = 0; /* no segment: stop tracking rather than write nowhere */
         chim__leak_filter = NULL;

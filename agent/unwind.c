@@ -64,7 +64,8 @@ static __attribute__((noinline)) int lu_walk(uintptr_t ra, uint64_t *ips, int ma
 static __attribute__((noinline)) int fp_walk(uintptr_t ra, uint64_t *ips, int max)
 {
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
-    uintptr_t hi = stack_hi;
+    uintptr_t hi = stack_hi, alo, ahi;
+    chim__agent_text(&alo, &ahi);
     int n = 0;
     ips[n++] = ra;
     while (n < max) {
@@ -74,7 +75,7 @@ static __attribute__((noinline)) int fp_walk(uintptr_t ra, uint64_t *ips, int ma
         uintptr_t ret = ((const uintptr_t *)fp)[1];
         if (ret < 4096)
             break;
-        if (!chim__in_agent_text(ret))
+        if (ret - alo >= ahi - alo) /* not the agent's own frame */
             ips[n++] = ret;
         if (next <= fp || next - fp > (64u << 20))
             break;
