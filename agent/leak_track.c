@@ -536,6 +536,8 @@ static int tab_take(const void *p, struct chim_block *out)
 static void record(void *p, size_t n, uintptr_t ra)
 {
     uint64_t ips[CHIM_STACK_DEPTH_MAX];
+    /* The block's table line is rarely cached: fetch it while unwinding. */
+    __builtin_prefetch(&tab[tab_home((uint64_t)(uintptr_t)p) & tab_mask], 1);
     int d = chim__unwind(ra, ips, (int)chim__leakcfg.depth);
     uint32_t sid = intern(ips, d);
     uint64_t now = chim__leak_now_ms();
@@ -660,10 +662,11 @@ void chim__leak_init(void)
             pool = map_anon(SHARD_POOL * sizeof(struct shard)); /* NULL: add directly */
         if (tab && filter) {
             tab_mask = cap - 1;
-            /* Full mode: neighbouring blocks, neighbouring slots. Sample
-             * mode: the few sampled blocks share few table pages (each
-             * newly touched page is a page fault). */
-            home_shift = mode == CHIM_MODE_FULL ? 4 : 9;
+            /* Full mode: neighbouring blocks, neighbouring slots, one
+             * home per 32 bytes for glibc (its chunks are at least 32
+             * bytes apart), per 16 otherwise. Sample mode: the few sampled
+             * blocks share few table pages (each new page is a fault). */
+            home_shift = mode != CHIM_MODE_FULL ? 9 : chim__glibc_fast_usable ? 5 : 4;
             chim__leak_filt.mask = mode == CHIM_MODE_FULL ? 0 : (1u << CHIM_FILTER_BITS) - 1;
             if (mode == CHIM_MODE_FULL)
                 filter[0] = 255; /* saturated: every free looks in the table */
