@@ -396,9 +396,10 @@ static void add_site(struct chim_metrics *m, size_t cap, const cJSON *z)
     int line = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(z, "line"));
     char raw[512], site[160];
     const char *f = cJSON_IsString(fn) && fn->valuestring[0] ? fn->valuestring : "??";
-    if (cJSON_IsString(file) && file->valuestring[0] && line > 0)
-        snprintf(raw, sizeof raw, "%s (%s:%d)", f, file->valuestring, line);
-    else
+    if (cJSON_IsString(file) && file->valuestring[0] && line > 0) {
+        const char *slash = strrchr(file->valuestring, '/'); /* basename: shorter labels */
+        snprintf(raw, sizeof raw, "%s (%s:%d)", f, slash ? slash + 1 : file->valuestring, line);
+    } else
         snprintf(raw, sizeof raw, "%s", f);
     chim_metrics_sanitize(site, sizeof site, raw, sizeof raw);
     if (!(pid > 0) || !has_proc(m, (uint32_t)pid))
