@@ -280,22 +280,30 @@ static void header_name_char(struct chim__http_stream *s, int ch)
         s->pos++;
 }
 
+/* The name of a header of kind k ended (its ':' was read). */
+static inline void header_begin(struct chim_http_conn *c, struct chim__http_stream *s, uint8_t k)
+{
+    s->hkind = k;
+    if (k == H_HOST && s == &c->req)
+        c->host_len = 0;
+    if (k == H_TE)
+        s->flags = (uint16_t)((s->flags | HS_HAVE_TE) & ~HS_CHUNKED);
+    s->flags &= (uint16_t) ~(HS_VSTART | HS_VEND);
+    s->remain = 0;
+    s->pos = 0;
+    s->cand = vcand[k];
+}
+
 static void header_name_end(struct chim_http_conn *c, struct chim__http_stream *s)
 {
+    uint8_t k = H_NONE;
     s->hkind = H_NONE;
     if (s->flags & HS_TRAILER)
         return;
     for (unsigned i = 0; i < 5; i++)
         if (((s->cand >> i) & 1) && s->pos == hlens[i])
-            s->hkind = (uint8_t)(i + 1);
-    if (s->hkind == H_HOST && s == &c->req)
-        c->host_len = 0;
-    if (s->hkind == H_TE)
-        s->flags = (uint16_t)((s->flags | HS_HAVE_TE) & ~HS_CHUNKED);
-    s->flags &= (uint16_t) ~(HS_VSTART | HS_VEND);
-    s->remain = 0;
-    s->pos = 0;
-    s->cand = vcand[s->hkind];
+            k = (uint8_t)(i + 1);
+    header_begin(c, s, k);
 }
 
 /* A value token ended: record what it matched (exact, or prefix for X-Cache). */
@@ -406,6 +414,56 @@ static int header_end(struct chim_http_conn *c, struct chim__http_stream *s)
     s->hkind = H_NONE;
     s->remain = 0;
     return 0;
+}
+
+/* token_char for a run of n bytes that are neither ',' nor blank. */
+static void token_run(struct chim__http_stream *s, const unsigned char *t, size_t n)
+{
+    for (unsigned i = 0; i < 4; i++) {
+        if (!((s->cand >> i) & 1))
+            continue;
+        for (size_t j = 0; j < n && s->pos + j < vlens[i]; j++)
+            if (lc(t[j]) != vtoks[i][s->pos + j]) {
+                s->cand &= (uint8_t) ~(1u << i);
+                break;
+            }
+    }
+    size_t p = s->pos + n;
+    s->pos = p > 255 ? 255 : (uint8_t)p;
+}
+
+/* value_char for a whole value (no CR or LF in it) of a header read by
+ * token or the Host header; the Content-Length value is taken elsewhere. */
+static void value_run(struct chim_http_conn *c, struct chim__http_stream *s, const unsigned char *v,
+                      size_t n)
+{
+    size_t i = 0, a;
+    if (s->hkind == H_HOST) {
+        if (s != &c->req)
+            return;
+        if (!(s->flags & HS_VSTART))
+            while (i < n && is_ws(v[i]))
+                i++;
+        if (i == n)
+            return;
+        s->flags |= HS_VSTART;
+        a = n - i;
+        if (a > (size_t)(CHIM_HTTP_HOST_MAX - c->host_len))
+            a = (size_t)(CHIM_HTTP_HOST_MAX - c->host_len);
+        memcpy(c->host + c->host_len, v + i, a);
+        c->host_len = (uint8_t)(c->host_len + a);
+        return;
+    }
+    while (i < n) {
+        if (v[i] == ',' || is_ws(v[i])) {
+            token_end(s);
+            i++;
+            continue;
+        }
+        for (a = i; i < n && v[i] != ',' && !is_ws(v[i]);)
+            i++;
+        token_run(s, v + a, i - a);
+    }
 }
 
 /* ---- message boundaries ------------------------------------------------- */
@@ -800,7 +858,21 @@ static size_t step_bulk(struct chim_http_conn *c, struct chim__http_stream *s, i
  * five names have distinct lengths, so the length picks the one candidate;
  * `| 0x20` lower-cases exactly on tchar bytes (the only non-letter in the
  * names is '-', and 0x0d, which would also match it, is not a tchar). */
-static uint8_t header_kind(const unsigned char *name, size_t n)
+static inline uint64_t ld64(const void *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint32_t ld32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static inline uint8_t header_kind(const unsigned char *name, size_t n)
 {
     static const uint8_t by_len[18] = {
         [4] = H_HOST, [7] = H_XCACHE, [10] = H_CONN, [14] = H_CL, [17] = H_TE};
@@ -808,10 +880,15 @@ static uint8_t header_kind(const unsigned char *name, size_t n)
         return H_NONE;
     uint8_t k = by_len[n];
     const char *h = hnames[k - 1];
-    for (size_t i = 0; i < n; i++)
-        if ((name[i] | 0x20) != (unsigned char)h[i])
+    if (n < 8) /* 4..7: two words that may overlap */
+        return ((ld32(name) | 0x20202020u) == ld32(h) &&
+                (ld32(name + n - 4) | 0x20202020u) == ld32(h + n - 4))
+                   ? k
+                   : H_NONE;
+    for (size_t i = 0; i + 8 < n; i += 8)
+        if ((ld64(name + i) | 0x2020202020202020ull) != ld64(h + i))
             return H_NONE;
-    return k;
+    return (ld64(name + n - 8) | 0x2020202020202020ull) == ld64(h + n - 8) ? k : H_NONE;
 }
 
 /* Bytes of a request target: 1 path, 2 '?' or '#' (the path ends, the
@@ -838,6 +915,53 @@ static void path_run(struct chim_http_conn *c, const unsigned char *p, size_t n)
     c->ring_used = (uint8_t)(c->ring_used + n);
 }
 
+#ifdef __SSE2__
+/* Bit i set when byte i of v is a letter, a digit or '-' (what header
+ * names are made of; all tchar). */
+static inline unsigned name_mask(__m128i v)
+{
+    const __m128i x20 = _mm_set1_epi8(0x20), a = _mm_set1_epi8('a'), z = _mm_set1_epi8(25);
+    const __m128i d0 = _mm_set1_epi8('0'), d9 = _mm_set1_epi8(9), dash = _mm_set1_epi8('-');
+    __m128i l = _mm_sub_epi8(_mm_or_si128(v, x20), a), d = _mm_sub_epi8(v, d0);
+    __m128i ok =
+        _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(l, z), l),
+                     _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(d, d9), d), _mm_cmpeq_epi8(v, dash)));
+    return (unsigned)_mm_movemask_epi8(ok);
+}
+
+/* Bit i set when byte i of v is CR or LF. */
+static inline unsigned eol_mask(__m128i v)
+{
+    const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
+}
+
+static inline __m128i load16(const unsigned char *p)
+{
+    return _mm_loadu_si128((const __m128i *)(const void *)p);
+}
+#endif
+
+/* Length of the run of tchar bytes at p[0..n). With SSE2, letters, digits
+ * and '-' are taken 16 at a time; the table decides from the first other
+ * byte on. */
+static inline size_t tchar_run(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+#ifdef __SSE2__
+    for (; i + 16 <= n; i += 16) {
+        unsigned m = ~name_mask(load16(p + i)) & 0xffff;
+        if (m) {
+            i += (size_t)__builtin_ctz(m);
+            break;
+        }
+    }
+#endif
+    while (i < n && tchar[p[i]])
+        i++;
+    return i;
+}
+
 /* Index of the first CR or LF in p[0..n), or n. With SSE2, 16 bytes per
  * step; the last step re-reads bytes already known to be neither, so no
  * load goes past p + n. Otherwise two memchr. */
@@ -845,12 +969,9 @@ static inline size_t find_eol(const unsigned char *p, size_t n)
 {
 #ifdef __SSE2__
     if (n >= 16) {
-        const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
         size_t i = 0;
         for (;;) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-            unsigned m = (unsigned)_mm_movemask_epi8(
-                _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
+            unsigned m = eol_mask(load16(p + i));
             if (m)
                 return i + (size_t)__builtin_ctz(m);
             if (i + 16 == n)
@@ -926,6 +1047,35 @@ static size_t skip_run(const struct chim__http_stream *s, const unsigned char *p
     default:
         return 0;
     }
+}
+
+/* A header line at p[0..n): *col is the length of the tchar run that
+ * starts it; returns the index of the first CR or LF after the byte that
+ * ends the run (n if none). With SSE2 the same two loads serve both when
+ * the name ends within 32 bytes on its ':'. */
+static inline size_t header_scan(const unsigned char *p, size_t n, size_t *col)
+{
+#ifdef __SSE2__
+    if (n >= 32) {
+        __m128i v0 = load16(p), v1 = load16(p + 16);
+        uint64_t nm = ~name_mask(v0) & 0xffffu;
+        if (!nm)
+            nm = (uint64_t)(~name_mask(v1) & 0xffffu) << 16;
+        if (nm) {
+            size_t k = (size_t)__builtin_ctzll(nm);
+            if (p[k] == ':') {
+                uint64_t em = (uint64_t)eol_mask(v0) | (uint64_t)eol_mask(v1) << 16;
+                *col = k;
+                em &= ~0ull << (k + 1);
+                return em ? (size_t)__builtin_ctzll(em) : 32 + find_eol(p + 32, n - 32);
+            }
+        }
+    }
+#endif
+    *col = tchar_run(p, n);
+    if (*col >= n)
+        return n;
+    return *col + 1 + find_eol(p + *col + 1, n - *col - 1);
 }
 
 /* ---- whole lines --------------------------------------------------------
@@ -1025,16 +1175,18 @@ static size_t status_line(struct chim_http_conn *c, struct chim__http_stream *s,
     return line_done(c, s, is_req, e + el, L_STATUS, now, cb, ctx);
 }
 
-/* Content-Length value v[0..n) as cl_char and header_end would take it. */
-static int cl_ok(const struct chim__http_stream *s, const unsigned char *v, size_t n)
+/* Content-Length value v[0..n) as cl_char and header_end would take it:
+ * 1 with the flags and value the stream then has, or 0. */
+static int cl_value(const struct chim__http_stream *s, const unsigned char *v, size_t n,
+                    struct chim__http_stream *out)
 {
-    struct chim__http_stream t = *s;
-    t.flags &= (uint16_t) ~(HS_VSTART | HS_VEND);
-    t.remain = 0;
+    *out = *s;
+    out->flags &= (uint16_t) ~(HS_VSTART | HS_VEND);
+    out->remain = 0;
     for (size_t i = 0; i < n; i++)
-        if (cl_char(&t, v[i]) < 0)
+        if (cl_char(out, v[i]) < 0)
             return 0;
-    return (t.flags & HS_VSTART) && (!(t.flags & HS_HAVE_CL) || t.clen == t.remain);
+    return (out->flags & HS_VSTART) && (!(out->flags & HS_HAVE_CL) || out->clen == out->remain);
 }
 
 /* "name: value", or the empty line ending the header (or trailer) section. */
@@ -1049,24 +1201,34 @@ static size_t header_line(struct chim_http_conn *c, struct chim__http_stream *s,
             return 0;
         return line_done(c, s, is_req, el, L_HEMPTY, now, cb, ctx);
     }
-    while (col < n && tchar[p[col]])
-        col++;
+    e = header_scan(p, n, &col);
     if (col == 0 || col >= n || p[col] != ':')
         return 0;
-    e = col + 1 + find_eol(p + col + 1, n - col - 1);
     el = eol_len(p, e, n);
     if (!el || !fits(s, e + el))
         return 0;
-    uint8_t k = (s->flags & HS_TRAILER) ? H_NONE : header_kind(p, col);
-    if (k == H_CL && !cl_ok(s, p + col + 1, e - col - 1))
-        return 0;
-    s->pos = col > 255 ? 255 : (uint8_t)col;
-    s->cand = k ? (uint8_t)(1u << (k - 1)) : 0;
-    header_name_end(c, s);
-    if (s->hkind != H_NONE)
-        for (size_t i = col + 1; i < e; i++)
-            value_char(c, s, p[i]); /* cannot fail: checked above */
-    return line_done(c, s, is_req, e + el, L_HEADER, now, cb, ctx);
+    if (s->flags & HS_TRAILER) {
+        s->hkind = H_NONE; /* as header_name_end: trailer fields are not read */
+        s->pos = col > 255 ? 255 : (uint8_t)col;
+    } else {
+        uint8_t k = header_kind(p, col);
+        struct chim__http_stream t;
+        if (k == H_CL && !cl_value(s, p + col + 1, e - col - 1, &t))
+            return 0;
+        header_begin(c, s, k);
+        if (k == H_CL) {
+            s->flags = t.flags;
+            s->remain = t.remain;
+        } else if (k != H_NONE) {
+            value_run(c, s, p + col + 1, e - col - 1);
+        }
+        if (k != H_NONE)
+            header_end(c, s); /* for H_NONE, header_begin left what it would */
+    }
+    add_bytes(c, is_req, e + el); /* the rest of line_end(L_HEADER) */
+    s->hbytes += (uint32_t)(e + el);
+    s->st = S_HSTART;
+    return e + el;
 }
 
 /* "hex[;ext]" before chunk data (or the last chunk). */
@@ -1106,8 +1268,11 @@ static size_t line_run(struct chim_http_conn *c, struct chim__http_stream *s, in
         case S_SVER:
             k = s->pos == 0 ? status_line(c, s, is_req, p + i, n - i, now, cb, ctx) : 0;
             break;
-        case S_HSTART:
-            k = header_line(c, s, is_req, p + i, n - i, now, cb, ctx);
+        case S_HSTART: /* header lines follow each other: stay here */
+            for (size_t h = k = 0;
+                 i + k < n && s->st == S_HSTART && c->state == CHIM_HTTP_ST_ACTIVE; k += h)
+                if (!(h = header_line(c, s, is_req, p + i + k, n - i - k, now, cb, ctx)))
+                    break;
             break;
         case S_CSIZE:
             k = s->pos == 0 ? chunk_line(c, s, is_req, p + i, n - i, now, cb, ctx) : 0;
