@@ -386,52 +386,77 @@ static inline struct shard *shard_get(void)
     return NULL;
 }
 
-/* Applies one event. `now` is 0 for a free (no clock read): a batch folded
- * by a free uses the clock once for the whole batch. */
-static void site_apply(uint32_t stack, uint64_t size, uint32_t birth_ms, int what, uint64_t now)
+/* An event added straight to the segment (sample mode, or no shard). */
+static __attribute__((noinline)) void site_apply_direct(uint32_t stack, uint64_t size, unsigned b,
+                                                        int what, uint64_t now)
 {
     uint64_t wc, wb;
     weights(size, &wc, &wb);
-    unsigned b = chim_birth_bucket(birth_ms / 1000u);
     int64_t sign = what == SITE_UNFREE ? -1 : 1;
+    struct site_delta d = {stack, b, 0, 0, 0, 0, 0, 0, 0};
+    if (what == SITE_ALLOC) {
+        d.allocs = 1, d.alloc_w = (int64_t)wc, d.alloc_bytes = (int64_t)wb;
+    } else {
+        d.frees = sign, d.free_w = sign * (int64_t)wc, d.free_bytes = sign * (int64_t)wb;
+    }
+    site_add(&d, now ? now : chim__leak_now_ms());
+}
+
+/* The slot is needed for another key: its deltas go to the segment. */
+static __attribute__((noinline)) void delta_reuse(struct site_delta *e, uint32_t stack, unsigned b,
+                                                  uint64_t now)
+{
+    if (LD(e->stack))
+        delta_fold(e, now ? now : chim__leak_now_ms());
+    ST(e->stack, stack);
+    ST(e->bucket, b);
+}
+
+/* First allocation seen in a new epoch: the old epoch's events go first. */
+static __attribute__((noinline)) void shard_new_epoch(struct shard *sh, uint64_t now)
+{
+    shard_fold(sh, LD(sh->now_ms) ? LD(sh->now_ms) : now);
+    ST(sh->epoch_end_ms, epoch_end(now));
+}
+
+static __attribute__((noinline)) void shard_batch_done(struct shard *sh, uint64_t now)
+{
+    shard_fold(sh, now ? now : chim__leak_now_ms());
+}
+
+/* Applies one event. `now` is 0 for a free (no clock read): a batch folded
+ * by a free uses the clock once for the whole batch. Shards exist in full
+ * mode only, where a block's weights are one block and its size. */
+static void site_apply(uint32_t stack, uint64_t size, uint32_t birth_ms, int what, uint64_t now)
+{
+    unsigned b = chim_birth_bucket(birth_ms / 1000u);
     struct shard *sh = shard_get();
     if (!sh) {
-        struct site_delta d = {stack, b, 0, 0, 0, 0, 0, 0, 0};
-        if (what == SITE_ALLOC) {
-            d.allocs = 1, d.alloc_w = (int64_t)wc, d.alloc_bytes = (int64_t)wb;
-        } else {
-            d.frees = sign, d.free_w = sign * (int64_t)wc, d.free_bytes = sign * (int64_t)wb;
-        }
-        site_add(&d, now ? now : chim__leak_now_ms());
+        site_apply_direct(stack, size, b, what, now);
         return;
     }
     if (now) {
-        if (CHIM_UNLIKELY(now >= LD(sh->epoch_end_ms))) {
-            shard_fold(sh, LD(sh->now_ms) ? LD(sh->now_ms) : now); /* the old epoch's events */
-            ST(sh->epoch_end_ms, epoch_end(now));
-        }
+        if (CHIM_UNLIKELY(now >= LD(sh->epoch_end_ms)))
+            shard_new_epoch(sh, now);
         ST(sh->now_ms, now);
     }
     struct site_delta *e = &sh->d[(stack * 0x9E3779B1u + b * 0x85EBCA77u) >> (32 - 6)];
-    if (CHIM_UNLIKELY(LD(e->stack) != stack || LD(e->bucket) != b)) {
-        if (LD(e->stack))
-            delta_fold(e, now ? now : chim__leak_now_ms());
-        ST(e->stack, stack);
-        ST(e->bucket, b);
-    }
+    if (CHIM_UNLIKELY(LD(e->stack) != stack || LD(e->bucket) != b))
+        delta_reuse(e, stack, b, now);
     if (what == SITE_ALLOC) {
         ST(e->allocs, LD(e->allocs) + 1);
-        ST(e->alloc_w, LD(e->alloc_w) + (int64_t)wc);
-        ST(e->alloc_bytes, LD(e->alloc_bytes) + (int64_t)wb);
+        ST(e->alloc_w, LD(e->alloc_w) + CHIM_LEAK_WUNIT);
+        ST(e->alloc_bytes, LD(e->alloc_bytes) + (int64_t)size);
     } else {
+        int64_t sign = what == SITE_UNFREE ? -1 : 1;
         ST(e->frees, LD(e->frees) + sign);
-        ST(e->free_w, LD(e->free_w) + sign * (int64_t)wc);
-        ST(e->free_bytes, LD(e->free_bytes) + sign * (int64_t)wb);
+        ST(e->free_w, LD(e->free_w) + sign * CHIM_LEAK_WUNIT);
+        ST(e->free_bytes, LD(e->free_bytes) + sign * (int64_t)size);
     }
     uint32_t ev = LD(sh->events) + 1;
     ST(sh->events, ev);
     if (CHIM_UNLIKELY(ev >= SHARD_BATCH))
-        shard_fold(sh, now ? now : chim__leak_now_ms());
+        shard_batch_done(sh, now);
 }
 
 /* Folds every thread's deltas (process exit, fork child). A thread still
@@ -533,12 +558,12 @@ static int tab_take(const void *p, struct chim_block *out)
 
 /* ---- the call-outs -------------------------------------------------------- */
 
-static void record(void *p, size_t n, uintptr_t ra)
+static void record(void *p, size_t n, uintptr_t ra, uintptr_t fp)
 {
     uint64_t ips[CHIM_STACK_DEPTH_MAX];
     /* The block's table line is rarely cached: fetch it while unwinding. */
     __builtin_prefetch(&tab[tab_home((uint64_t)(uintptr_t)p) & tab_mask], 1);
-    int d = chim__unwind(ra, ips, (int)chim__leakcfg.depth);
+    int d = chim__unwind(ra, fp, ips, (int)chim__leakcfg.depth);
     uint32_t sid = intern(ips, d);
     uint64_t now = chim__leak_now_ms();
     struct chim_block b = {(uint64_t)(uintptr_t)p, n, sid, (uint32_t)(now - chim__leak_start_ms)};
@@ -574,7 +599,9 @@ void chim__leak_alloc(void *p, size_t n, void *ra)
     }
     if (!chim__tls.in_agent && chim__seg) {
         chim__tls.in_agent = 1;
-        record(p, n, (uintptr_t)ra);
+        /* The hooks never touch rbp (-ffixed-rbp): the frame pointer this
+         * function saved is the host's, where the walk starts. */
+        record(p, n, (uintptr_t)ra, *(const uintptr_t *)__builtin_frame_address(0));
         chim__tls.in_agent = 0;
     }
     errno = saved;

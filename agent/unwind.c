@@ -60,14 +60,19 @@ static __attribute__((noinline)) int lu_walk(uintptr_t ra, uint64_t *ips, int ma
 }
 
 /* Frame pointers, checked: each frame above the last, inside the stack,
- * 16-byte aligned (the x86-64 ABI keeps rbp so after `push rbp`). */
-static __attribute__((noinline)) int fp_walk(uintptr_t ra, uint64_t *ips, int max)
+ * 16-byte aligned (the x86-64 ABI keeps rbp so after `push rbp`). `fp` is
+ * the host's frame (0: start from this function's own). */
+static __attribute__((noinline)) int fp_walk(uintptr_t ra, uintptr_t fp, uint64_t *ips, int max)
 {
-    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
     uintptr_t hi = stack_hi, alo, ahi;
     chim__agent_text(&alo, &ahi);
     int n = 0;
     ips[n++] = ra;
+    if (!fp)
+        fp = here;
+    else if (fp <= here)
+        return n; /* not a frame pointer: the host was built without them */
     while (n < max) {
         if (fp & 15 || fp + 16 > hi)
             break;
@@ -84,10 +89,8 @@ static __attribute__((noinline)) int fp_walk(uintptr_t ra, uint64_t *ips, int ma
     return n;
 }
 
-static int know_stack(void)
+static __attribute__((noinline)) int know_stack_slow(void)
 {
-    if (CHIM_LIKELY(stack_hi != 0))
-        return 1;
     if (stack_checked)
         return 0;
     /* The main thread (once per thread): its frames lie below the page end
@@ -102,7 +105,12 @@ static int know_stack(void)
     return 0;
 }
 
-int chim__unwind(uintptr_t ra, uint64_t *ips, int max)
+static inline int know_stack(void)
+{
+    return CHIM_LIKELY(stack_hi != 0) || know_stack_slow();
+}
+
+int chim__unwind(uintptr_t ra, uintptr_t fp, uint64_t *ips, int max)
 {
     if (max <= 0)
         return 0;
@@ -115,7 +123,7 @@ int chim__unwind(uintptr_t ra, uint64_t *ips, int max)
         ips[0] = ra; /* no bounds, no libunwind: the caller alone */
         return 1;
     }
-    return fp_walk(ra, ips, max);
+    return fp_walk(ra, fp, ips, max);
 }
 
 int chim__unwind_owns(uintptr_t lo, uintptr_t hi)
@@ -149,7 +157,7 @@ uint32_t chim__unwind_init(uint32_t kind)
         unwinder = CHIM_UNWIND_FP;
     /* Warm up: libunwind builds its caches on the first call. */
     uint64_t ips[CHIM_STACK_DEPTH_MAX];
-    chim__unwind((uintptr_t)__builtin_return_address(0), ips, 32);
+    chim__unwind((uintptr_t)__builtin_return_address(0), 0, ips, 32);
     return unwinder;
 }
 
@@ -160,7 +168,7 @@ double chim__unwind_bench(uint32_t kind, int iterations)
     unwinder = kind;
     uint64_t t0 = chim__now_ns(CLOCK_MONOTONIC);
     for (int i = 0; i < iterations; i++)
-        chim__unwind((uintptr_t)__builtin_return_address(0), ips, (int)chim__leakcfg.depth);
+        chim__unwind((uintptr_t)__builtin_return_address(0), 0, ips, (int)chim__leakcfg.depth);
     uint64_t t1 = chim__now_ns(CLOCK_MONOTONIC);
     unwinder = saved;
     return iterations ? (double)(t1 - t0) / iterations : 0.0;

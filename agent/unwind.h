@@ -18,9 +18,11 @@ uint32_t chim__unwind_init(uint32_t kind);
 
 /* Captures up to `max` return addresses of the allocating code, innermost
  * first, without the agent's own frames; ips[0] is `ra`, the return address
- * of the interposed call. Never allocates, never takes a lock of ours;
- * call with chim__tls.in_agent set. Returns the number stored. */
-int chim__unwind(uintptr_t ra, uint64_t *ips, int max);
+ * of the interposed call. `fp`, if not 0, is the host's frame pointer at
+ * that call (the frame-pointer walk starts there instead of walking the
+ * agent's frames). Never allocates, never takes a lock of ours; call with
+ * chim__tls.in_agent set. Returns the number stored. */
+int chim__unwind(uintptr_t ra, uintptr_t fp, uint64_t *ips, int max);
 
 /* The calling thread's stack bounds, for the frame-pointer walk's checks
  * (set at thread start and for the main thread at load). */
