@@ -68,9 +68,9 @@ static int check_section(const struct chim_section *s, size_t size, char *err, s
         (s->elem_size != sizeof(struct chim_thread_slot) || s->count < 1))
         return ERR("thread section has element size %u, expected %zu", s->elem_size,
                    sizeof(struct chim_thread_slot));
-    if (s->kind == CHIM_SEC_STACKS &&
-        (s->elem_size < CHIM_STACK_ELEM(1) || s->elem_size > CHIM_STACK_ELEM(CHIM_STACK_DEPTH_MAX) ||
-         (s->elem_size - CHIM_STACK_HDR_BYTES) % 8))
+    if (s->kind == CHIM_SEC_STACKS && (s->elem_size < CHIM_STACK_ELEM(1) ||
+                                       s->elem_size > CHIM_STACK_ELEM(CHIM_STACK_DEPTH_MAX) ||
+                                       (s->elem_size - CHIM_STACK_HDR_BYTES) % 8))
         return ERR("stack section has element size %u, not 16 + 8 x depth", s->elem_size);
     size_t want = expected_elem(s->kind);
     if (want && s->elem_size != want)
@@ -115,15 +115,37 @@ const struct chim_section *chim_seg_section(const struct chim_shm_header *h, uin
     return NULL;
 }
 
+/* Copies the data extents of fd into buf (size bytes, already zeroed):
+ * segments are sparse (tables sized for the worst case), and holes read as
+ * zeros, so skipping them gives the same image for a fraction of the cost. */
+static int copy_extents(int fd, unsigned char *buf, size_t size)
+{
+    off_t pos = 0;
+    while ((size_t)pos < size) {
+        off_t data = lseek(fd, pos, SEEK_DATA);
+        if (data < 0)
+            return errno == ENXIO ? 0 : -errno; /* ENXIO: only a hole is left */
+        off_t hole = lseek(fd, data, SEEK_HOLE);
+        if (hole < 0 || (size_t)hole > size)
+            hole = (off_t)size;
+        for (off_t at = data; at < hole;) {
+            ssize_t got = pread(fd, buf + at, (size_t)(hole - at), at);
+            if (got <= 0)
+                return got < 0 ? -errno : -EIO;
+            at += got;
+        }
+        pos = hole;
+    }
+    return 0;
+}
+
 /* Reads the whole file; retries while the seqlock is odd or moves. */
 static int read_stable(int fd, size_t size, unsigned char *buf, int *torn)
 {
     for (int attempt = 0; attempt < 50; attempt++) {
-        ssize_t got = pread(fd, buf, size, 0);
-        if (got < 0)
-            return -errno;
-        if ((size_t)got != size)
-            return -EIO;
+        int rc = copy_extents(fd, buf, size);
+        if (rc)
+            return rc;
         uint64_t s1 = ((struct chim_shm_header *)buf)->seq, s2;
         if (pread(fd, &s2, sizeof s2, offsetof(struct chim_shm_header, seq)) != sizeof s2)
             return -EIO;
@@ -162,7 +184,28 @@ static int open_checked(const char *path, struct stat *st, char *err, size_t err
     return fd;
 }
 
+/* True if the header (not yet validated) says the process ended before
+ * the filter's time; such a segment is not copied. */
+static int filtered_out(int fd, const char *path, const struct chim_seg_filter *f)
+{
+    struct chim_shm_header h;
+    if (!f || !f->ended_before_ns || pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
+        return 0;
+    if (h.magic != CHIM_SHM_MAGIC || h.abi_version != CHIM_SHM_ABI)
+        return 0; /* let validation say what is wrong */
+    uint64_t end = h.end_time_ns ? h.end_time_ns : h.update_time_ns;
+    if (end >= f->ended_before_ns || (h.state != CHIM_STATE_EXITED && chim_seg_alive(&h)))
+        return 0;
+    return !(f->keep && f->keep(f->ctx, path));
+}
+
 int chim_seg_load(const char *path, struct chim_seg *seg, char *err, size_t errlen)
+{
+    return chim_seg_load_filtered(path, NULL, seg, err, errlen);
+}
+
+int chim_seg_load_filtered(const char *path, const struct chim_seg_filter *f, struct chim_seg *seg,
+                           char *err, size_t errlen)
 {
     struct stat st;
     memset(seg, 0, sizeof *seg);
@@ -170,9 +213,13 @@ int chim_seg_load(const char *path, struct chim_seg *seg, char *err, size_t errl
     int fd = open_checked(path, &st, err, errlen);
     if (fd < 0)
         return fd;
+    if (filtered_out(fd, path, f)) {
+        close(fd);
+        return 1;
+    }
     size_t size = (size_t)st.st_size;
     int rc = -ENOMEM;
-    unsigned char *buf = malloc(size ? size : 1);
+    unsigned char *buf = calloc(1, size ? size : 1); /* untouched pages cost nothing */
     if (!buf) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -319,11 +366,16 @@ static int has_suffix(const char *s, const char *suf)
     return a >= b && !strcmp(s + a - b, suf);
 }
 
-static int add_seg(struct chim_seg_set *set, size_t *cap, const char *path, FILE *warn)
+/* Loads one file into the set; 1 if the filter left it out. */
+static int add_seg(struct chim_seg_set *set, size_t *cap, const char *path,
+                   const struct chim_seg_filter *f, FILE *warn)
 {
     char err[256];
     struct chim_seg seg;
-    if (chim_seg_load(path, &seg, err, sizeof err) != 0) {
+    int r = chim_seg_load_filtered(path, f, &seg, err, sizeof err);
+    if (r == 1)
+        return 1;
+    if (r != 0) {
         if (warn)
             fprintf(warn, "chimcollect: warning: skipping %s: %s\n", path, err);
         set->skipped++;
@@ -345,7 +397,15 @@ static int add_seg(struct chim_seg_set *set, size_t *cap, const char *path, FILE
 
 int chim_seg_load_dir(const char *dir, struct chim_seg_set *set, FILE *warn)
 {
+    return chim_seg_load_dir_filtered(dir, NULL, set, NULL, warn);
+}
+
+int chim_seg_load_dir_filtered(const char *dir, const struct chim_seg_filter *f,
+                               struct chim_seg_set *set, size_t *filtered, FILE *warn)
+{
     memset(set, 0, sizeof *set);
+    if (filtered)
+        *filtered = 0;
     if (!dir)
         dir = chim_default_dir();
     DIR *d = opendir(dir);
@@ -354,18 +414,26 @@ int chim_seg_load_dir(const char *dir, struct chim_seg_set *set, FILE *warn)
     size_t cap = 0;
     int rc = 0;
     struct dirent *e;
-    char path[1024];
-    while (rc == 0 && (e = readdir(d)) != NULL) {
+    char path[sizeof set->segs->path];
+    while (rc >= 0 && (e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.' || !has_suffix(e->d_name, CHIM_SHM_FILE_EXT))
             continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        rc = add_seg(set, &cap, path, warn);
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path) {
+            if (warn)
+                fprintf(warn, "chimcollect: warning: skipping %s/%s: path too long\n", dir,
+                        e->d_name);
+            set->skipped++;
+            continue;
+        }
+        rc = add_seg(set, &cap, path, f, warn);
+        if (rc == 1 && filtered)
+            (*filtered)++;
     }
     closedir(d);
     if (set->n)
         qsort(set->segs, set->n, sizeof *set->segs, cmp_seg);
     mark_execed(set);
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 void chim_seg_set_free(struct chim_seg_set *set)

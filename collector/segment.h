@@ -44,6 +44,17 @@ struct chim_seg {
  * with a one-line reason in `err` (e.g. "bad magic", "ABI version 7, this
  * collector reads 1", "owned by uid 1001"). */
 int chim_seg_load(const char *path, struct chim_seg *seg, char *err, size_t errlen);
+/* Leaves out segments of processes that ended long ago, before they are
+ * copied (serve and export keep gone processes for a grace period only). */
+struct chim_seg_filter {
+    uint64_t ended_before_ns; /* skip processes gone before this (REALTIME); 0: none */
+    int (*keep)(void *ctx, const char *path); /* load anyway when it returns true */
+    void *ctx;
+};
+
+/* chim_seg_load with a filter: returns 1 (nothing loaded) when filtered. */
+int chim_seg_load_filtered(const char *path, const struct chim_seg_filter *f, struct chim_seg *seg,
+                           char *err, size_t errlen);
 /* Validates a segment image already in memory (used by the loader, the
  * tests and the fuzz target). `size` is the number of bytes available. */
 int chim_seg_validate(const unsigned char *data, size_t size, char *err, size_t errlen);
@@ -67,6 +78,10 @@ struct chim_seg_set {
  * one warning line on `warn` (may be NULL) and are skipped. Returns 0 or a
  * negative errno if the directory itself cannot be read. */
 int chim_seg_load_dir(const char *dir, struct chim_seg_set *set, FILE *warn);
+/* chim_seg_load_dir with a filter; `filtered` (may be NULL) counts what it
+ * left out. */
+int chim_seg_load_dir_filtered(const char *dir, const struct chim_seg_filter *f,
+                               struct chim_seg_set *set, size_t *filtered, FILE *warn);
 void chim_seg_set_free(struct chim_seg_set *set);
 
 /* The default segment directory: $CHIM_DIR or /dev/shm/chim-<euid>. */
