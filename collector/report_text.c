@@ -138,7 +138,7 @@ static void print_net(const cJSON *r, FILE *out)
         fprintf(out, "\nCache: %.0f hits, %.0f misses, hit ratio %.1f%% (%s)\n", num(c, "hits"),
                 num(c, "misses"), 100.0 * num(c, "hit_ratio"), str(c, "source"));
     char in[32], outb[32];
-    if (n)
+    if (n && num(n, "bytes_in") + num(n, "bytes_out") > 0)
         fprintf(out, "Network: %s in, %s out; CPU %.2f s\n",
                 chim_fmt_bytes(num(n, "bytes_in"), in, sizeof in),
                 chim_fmt_bytes(num(n, "bytes_out"), outb, sizeof outb), num(res, "cpu_seconds"));
