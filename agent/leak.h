@@ -85,21 +85,26 @@ void chim__threads_reset_child(void);
 /* ---- hot-path helpers used by malloc_hooks.c ------------------------------ */
 
 /* Counting filter of tracked addresses (NULL in count mode): an untracked
- * free costs one load and a branch, a count-mode free one load. In full
- * mode every block is tracked, so the mask is 0 and every free reads the
- * same saturated counter (one L1 hit) instead of a random one of 64 KiB. */
+ * free costs one load and a branch, a count-mode free one load. A counter
+ * covers a 512-byte granule of addresses (and the granules 32 MiB apart):
+ * frees near each other read the same few lines, so the filter's working
+ * set follows the heap's instead of being one random line of 64 KiB per
+ * free (an L1 miss each). Sampled blocks are sparse, so a granule rarely
+ * holds more than one. In full mode every block is tracked: the mask is 0
+ * and every free reads the same saturated counter. */
 struct chim_leak_filter_ref {
     unsigned char *bytes;
     uint64_t mask; /* (1 << CHIM_FILTER_BITS) - 1 in sample mode, 0 in full mode */
 };
 extern struct chim_leak_filter_ref chim__leak_filt;
-#define chim__leak_filter (chim__leak_filt.bytes)
-#define CHIM_FILTER_BITS  16 /* 64 KiB of counters: stays in L2 */
+#define chim__leak_filter      (chim__leak_filt.bytes)
+#define CHIM_FILTER_BITS       16 /* 64 KiB of counters */
+#define CHIM_FILTER_GRAIN_BITS 9  /* 512-byte granules */
 
 static inline uint32_t chim__filter_slot(const void *p)
 {
-    return (uint32_t)((((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ull >> (64 - CHIM_FILTER_BITS)) &
-                      chim__leak_filt.mask);
+    uintptr_t g = (uintptr_t)p >> CHIM_FILTER_GRAIN_BITS;
+    return (uint32_t)((g ^ (g >> CHIM_FILTER_BITS)) & chim__leak_filt.mask);
 }
 
 /* Allocation: one subtract and one branch; the countdown never fires in
