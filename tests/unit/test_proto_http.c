@@ -492,3 +492,450 @@ Test(proto_http, random_garbage_never_crashes)
             cr_assert(L.r[j].status >= 100 && L.r[j].status <= 999);
     }
 }
+
+/* ---- whole-line fast path vs the byte machine ----------------------------
+ *
+ * A complete line is taken in one step when it is whole in the buffer; the
+ * byte machine takes it otherwise. These transcripts are fed whole, one byte
+ * at a time, and with each segment cut at every position, and everything
+ * observable must agree: exchanges, counters, state, the kept Host. */
+
+static void same_outcome(const struct chim_http_conn *a, const struct log *la,
+                         const struct chim_http_conn *b, const struct log *lb, const char *what,
+                         size_t cut)
+{
+    cr_assert_eq(la->n, lb->n, "%s: exchanges %d vs %d (cut %zu)", what, la->n, lb->n, cut);
+    for (int i = 0; i < la->n; i++)
+        cr_assert_eq(memcmp(&la->r[i], &lb->r[i], sizeof la->r[i]), 0,
+                     "%s: exchange %d differs (cut %zu)", what, i, cut);
+    cr_assert_eq(a->errors, b->errors, "%s: errors (cut %zu)", what, cut);
+    cr_assert_eq(a->overflow, b->overflow, "%s: overflow (cut %zu)", what, cut);
+    cr_assert_eq(a->orphans, b->orphans, "%s: orphans (cut %zu)", what, cut);
+    cr_assert_eq(a->unanswered, b->unanswered, "%s: unanswered (cut %zu)", what, cut);
+    cr_assert_eq(a->truncated, b->truncated, "%s: truncated (cut %zu)", what, cut);
+    cr_assert_eq(a->state, b->state, "%s: state (cut %zu)", what, cut);
+    cr_assert_eq(a->host_len, b->host_len, "%s: host (cut %zu)", what, cut);
+    cr_assert_eq(memcmp(a->host, b->host, a->host_len), 0, "%s: host (cut %zu)", what, cut);
+}
+
+/* Feed t[0..n) without closing, segment k cut at `cut` (SIZE_MAX: whole;
+ * 0: byte by byte), then close. */
+static void feed_cut(struct chim_http_conn *c, int role, const struct seg *t, int n, size_t cut,
+                     struct log *l)
+{
+    memset(l, 0, sizeof *l);
+    chim_http_init(c, role);
+    for (int k = 0; k < n; k++) {
+        size_t len = strlen(t[k].s);
+        if (cut == 0) {
+            for (size_t i = 0; i < len; i++)
+                chim_http_feed(c, t[k].dir, t[k].s + i, 1, 100 + k, on_x, l);
+        } else {
+            size_t a = cut < len ? cut : len;
+            chim_http_feed(c, t[k].dir, t[k].s, a, 100 + k, on_x, l);
+            chim_http_feed(c, t[k].dir, t[k].s + a, len - a, 100 + k, on_x, l);
+        }
+    }
+    chim_http_close(c, 999, on_x, l);
+}
+
+/* Returns the whole-buffer log in *ref for further checks. */
+static void fast_equiv(int role, const struct seg *t, int n, const char *what, struct log *ref)
+{
+    static struct chim_http_conn whole, other;
+    static struct log got;
+    size_t max = 0;
+    for (int k = 0; k < n; k++)
+        if (strlen(t[k].s) > max)
+            max = strlen(t[k].s);
+    feed_cut(&whole, role, t, n, SIZE_MAX, ref);
+    feed_cut(&other, role, t, n, 0, &got);
+    same_outcome(&whole, ref, &other, &got, what, 0);
+    for (size_t cut = 1; cut <= max; cut++) {
+        feed_cut(&other, role, t, n, cut, &got);
+        same_outcome(&whole, ref, &other, &got, what, cut);
+    }
+    C = whole;
+}
+
+static const char NGINX_REQ[] = "GET /index.html HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+                                "User-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n";
+static const char NGINX_RESP[] = "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\n"
+                                 "Date: Tue, 24 Nov 2026 10:15:42 GMT\r\n"
+                                 "Content-Type: text/html\r\nContent-Length: 6\r\n"
+                                 "Last-Modified: Mon, 23 Nov 2026 08:00:00 GMT\r\n"
+                                 "Connection: keep-alive\r\nETag: \"6560a2c0-264\"\r\n"
+                                 "Accept-Ranges: bytes\r\n\r\nhello\n";
+
+Test(proto_http, fast_nginx_head_whole_vs_every_split)
+{
+    struct seg t[] = {{IN, NGINX_REQ}, {OUT, NGINX_RESP}, {IN, NGINX_REQ}, {OUT, NGINX_RESP}};
+    struct log ref;
+    fast_equiv(CHIM_HTTP_SERVER, t, 4, "nginx", &ref);
+    cr_assert_eq(ref.n, 2);
+    cr_assert_str_eq(ref.r[0].path, "/index.html");
+    cr_assert_str_eq(ref.r[0].host, "127.0.0.1:8080");
+    cr_assert_eq(ref.r[1].qb, strlen(NGINX_REQ));
+    cr_assert_eq(ref.r[1].rb, strlen(NGINX_RESP));
+    cr_assert_eq(C.errors, 0);
+    /* The whole transcript in two buffers, cut at every position. */
+    static char q[1024], r[1024];
+    snprintf(q, sizeof q, "%s%s", NGINX_REQ, NGINX_REQ);
+    snprintf(r, sizeof r, "%s%s", NGINX_RESP, NGINX_RESP);
+    struct seg two[] = {{IN, q}, {OUT, r}};
+    fast_equiv(CHIM_HTTP_SERVER, two, 2, "nginx pipelined", &ref);
+    cr_assert_eq(ref.n, 2);
+}
+
+Test(proto_http, fast_interesting_names_any_case_and_near_misses)
+{
+    /* Each name of interest in several cases, and names one byte shorter or
+     * longer, or starting the same: only the exact ones count. */
+    struct seg t[] = {
+        {IN, "GET /a HTTP/1.1\r\nHOST: upper.example\r\nhost-name: no\r\nhos: no\r\n"
+             "Hosts: no\r\n\r\n"},
+        {OUT, "HTTP/1.1 200 OK\r\nCONTENT-LENGTH: 3\r\nContent-Lengthy: 99\r\n"
+              "Content-Lengt: 98\r\nContent-Location: /x\r\nContent_Length: 97\r\n"
+              "CONNECTION: CLOSE\r\nConnections: keep\r\nX-CACHE: hIt\r\nX-Cache-Status: MISS\r\n"
+              "X-Cach: MISS\r\n\r\nabc"},
+        {IN, "GET /b HTTP/1.1\r\nhOsT:\t tab.example \t\r\n\r\n"},
+        {OUT, "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip , CHUNKED\r\n"
+              "Transfer-Encodings: identity\r\nTransfer-Encodin: identity\r\nx-cache: MISS, HIT\r\n"
+              "connection: keep-alive , close\r\n\r\n3\r\nabc\r\n0\r\n\r\n"},
+        {IN, "GET /c HTTP/1.1\r\nX_Under_Score: 1\r\nx.dot~name!#$%&'*+^`|: v\r\n"
+             "X-A-Header-Name-Longer-Than-Thirty-Two-Bytes: v\r\n"
+             "X-A-Header-Name-Longer-Than-Sixteen: v\r\nHost:h\r\n\r\n"},
+        {OUT, "HTTP/1.1 200 OK\r\nX-Cache:hitx\r\nContent-Length: 2\r\n\r\nok"},
+        {IN, "GET /d HTTP/1.1\r\n\r\n"},
+        {OUT, "HTTP/1.1 200 OK\r\nX-Cache: BYPASS\r\nTransfer-Encoding: chunked, gzip\r\n"
+              "Content-Length: 2\r\n\r\ntail"}};
+    struct log ref;
+    fast_equiv(CHIM_HTTP_SERVER, t, 8, "names", &ref);
+    cr_assert_eq(ref.n, 4);
+    cr_assert_str_eq(ref.r[0].host, "upper.example");
+    cr_assert_eq(ref.r[0].rb, strlen(t[1].s));
+    cr_assert(ref.r[0].flags & CHIM_HTTP_X_CONN_CLOSE);
+    cr_assert_eq(ref.r[0].cache, 1);
+    cr_assert_str_eq(ref.r[1].host, "tab.example");
+    cr_assert_eq(ref.r[1].rb, strlen(t[3].s), "chunked, the last coding");
+    cr_assert(ref.r[1].flags & CHIM_HTTP_X_CONN_CLOSE);
+    cr_assert_eq(ref.r[1].cache, 2);
+    cr_assert_str_eq(ref.r[2].host, "h");
+    cr_assert_eq(ref.r[2].cache, 1, "X-Cache matches HIT as a prefix");
+    cr_assert_eq(ref.r[3].cache, 0);
+    cr_assert_eq(ref.r[3].rb, strlen(t[7].s), "not chunked (gzip last): closes, CL ignored");
+    cr_assert(ref.r[3].flags & CHIM_HTTP_X_CLOSE_DELIM);
+    cr_assert_eq(C.errors, 0);
+}
+
+Test(proto_http, fast_request_and_status_line_variants)
+{
+    static char longm[64], longpath[256], req[1024];
+    /* A 32-byte method is the longest allowed; the path is cut at 96. */
+    memset(longm, 'M', 32);
+    memset(longpath, 'p', 120);
+    longpath[0] = '/';
+    snprintf(req, sizeof req,
+             "%s /m HTTP/1.1\r\n\r\nGET %s?q=%s#frag HTTP/1.1\r\n\r\nOPTIONS * HTTP/1.0\n\n"
+             "DELETE /x?y HTTP/1.1\r\n\r\nPATCH /\xc3\xa9t\xc3\xa9 HTTP/1.1\r\n\r\n"
+             "POST http://h:1/abs/p?x HTTP/1.1\r\nContent-Length: 1\r\n\r\nZ"
+             "HEAD /h HTTP/1.1\r\n\r\n",
+             longm, longpath, longpath);
+    struct seg t[] = {
+        {IN, req},
+        {OUT, "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n"
+              "HTTP/1.0 201 \r\nContent-Length: 0\r\n\r\n"
+              "HTTP/1.1 202 Accepted but with a rather long reason phrase\r\n"
+              "Content-Length: 0\r\n\r\n"
+              "HTTP/1.1 204\n\n"
+              "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 205 Reset\r\nContent-Length: 0\r\n\r\n"
+              "HTTP/1.1 999 Nine\r\nContent-Length: 0\r\n\r\n"
+              "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"}};
+    struct log ref;
+    fast_equiv(CHIM_HTTP_SERVER, t, 2, "lines", &ref);
+    cr_assert_eq(ref.n, 7);
+    cr_assert_str_eq(ref.r[0].method, "OTHER");
+    cr_assert_eq(strlen(ref.r[1].path), CHIM_HTTP_PATH_MAX);
+    cr_assert(ref.r[1].flags & CHIM_HTTP_X_PATH_TRUNC);
+    cr_assert_str_eq(ref.r[2].path, "*");
+    cr_assert_str_eq(ref.r[3].method, "DELETE");
+    cr_assert_str_eq(ref.r[3].path, "/x");
+    cr_assert_str_eq(ref.r[4].path, "/\xc3\xa9t\xc3\xa9");
+    cr_assert_str_eq(ref.r[5].path, "/abs/p");
+    cr_assert_str_eq(ref.r[6].method, "HEAD");
+    cr_assert_eq(ref.r[6].status, 200);
+    cr_assert_eq(C.errors, 0);
+}
+
+Test(proto_http, fast_bad_lines_fail_like_the_byte_machine)
+{
+    static const char *const bad_req[] = {
+        "GET  / HTTP/1.1\r\n\r\n",
+        "GET / HTTP/1.1 \r\n\r\n",
+        "GET / HTTP/1.1\rX\n\r\n",
+        "GET / HTTP/2.0\r\n\r\n",
+        "GET /a\x01 HTTP/1.1\r\n\r\n",
+        "GET /a?b\x7f HTTP/1.1\r\n\r\n",
+        "GET / HTTP/1.1\r\nX: a\rb\r\n\r\n",
+        "GET / HTTP/1.1\r\n: v\r\n\r\n",
+        "GET / HTTP/1.1\r\nX : v\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length: 1 2\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length:\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length: 4611686018427387905\r\n\r\n",
+        "GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+        "GET / HTTP/1.1\r\n\tfolded: x\r\n\r\n",
+        "GET / HTTP/1.1\r\nX-\xff: v\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\r\n\r\n",
+        "MMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMM / HTTP/1.1\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0123456789abcdef0\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0000000000000001\r\nx\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n;x\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1x\r\n"};
+    static const char *const bad_resp[] = {"HTTP/1.1 2000 OK\r\n\r\n",   "HTTP/1.1 099 OK\r\n\r\n",
+                                           "HTTP/1.1  200 OK\r\n\r\n",   "HTTP/1.x 200 OK\r\n\r\n",
+                                           "HTTP/1.1 200 OK\rX\r\n\r\n", "HTTP/1.1 20\r\n\r\n",
+                                           "http/1.1 200 OK\r\n\r\n"};
+    for (size_t i = 0; i < sizeof bad_req / sizeof bad_req[0]; i++) {
+        struct seg t[] = {{IN, bad_req[i]}, {OUT, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"}};
+        struct log ref;
+        fast_equiv(CHIM_HTTP_SERVER, t, 2, bad_req[i], &ref);
+        cr_assert_eq(C.errors, 1, "%s", bad_req[i]);
+    }
+    for (size_t i = 0; i < sizeof bad_resp / sizeof bad_resp[0]; i++) {
+        struct seg t[] = {{IN, "GET / HTTP/1.1\r\n\r\n"}, {OUT, bad_resp[i]}};
+        struct log ref;
+        fast_equiv(CHIM_HTTP_SERVER, t, 2, bad_resp[i], &ref);
+        cr_assert_eq(C.errors, 1, "%s", bad_resp[i]);
+    }
+}
+
+Test(proto_http, fast_chunk_lines)
+{
+    struct seg t[] = {
+        {OUT, "POST /s HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+              "5;name=value;other\r\nhello\r\n00000000000000A\r\n0123456789\r\n"
+              "1 \r\nx\r\n1\t;e\r\ny\r\n1\nz\n0\r\nTrailer-One: 1\r\nContent-Length: 77\r\n\r\n"},
+        {IN, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "1a\r\nabcdefghijklmnopqrstuvwxyz\r\nA;x\r\n0123456789\r\n0;last\r\n\r\n"},
+        {OUT, "GET /t HTTP/1.1\r\nHost: example.org\r\n\r\n"},
+        {IN, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"}};
+    struct log ref;
+    fast_equiv(CHIM_HTTP_CLIENT, t, 4, "chunks", &ref);
+    cr_assert_eq(ref.n, 2);
+    cr_assert_eq(ref.r[0].qb, strlen(t[0].s));
+    cr_assert_eq(ref.r[0].rb, strlen(t[1].s));
+    cr_assert_str_eq(ref.r[1].host, "example.org");
+    cr_assert_eq(C.errors, 0);
+}
+
+Test(proto_http, fast_host_at_the_kept_length)
+{
+    /* Host is the last one seen on the connection: answer each request
+     * before the next so every exchange reports its own. */
+    static char q1[128], q2[128], q3[128];
+    char h64[65], h65[66];
+    const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    memset(h64, 'h', 64);
+    h64[64] = 0;
+    memset(h65, 'k', 65);
+    h65[65] = 0;
+    snprintf(q1, sizeof q1, "GET /1 HTTP/1.1\r\nHost: %s\r\n\r\n", h64);
+    snprintf(q2, sizeof q2, "GET /2 HTTP/1.1\r\nHost: %s\r\n\r\n", h65);
+    snprintf(q3, sizeof q3, "GET /3 HTTP/1.1\r\nHost: %s   \r\n\r\n", h64);
+    struct seg t[] = {{IN, q1}, {OUT, ok}, {IN, q2}, {OUT, ok}, {IN, q3}, {OUT, ok}};
+    struct log ref;
+    fast_equiv(CHIM_HTTP_SERVER, t, 6, "host", &ref);
+    cr_assert_eq(ref.n, 3);
+    cr_assert_str_eq(ref.r[0].host, h64);
+    cr_assert_eq(strlen(ref.r[1].host), 64);
+    cr_assert_eq(memcmp(ref.r[1].host, h65, 64), 0);
+    cr_assert_str_eq(ref.r[2].host, h64, "trailing blanks past the kept length");
+    cr_assert_eq(C.host_len, 64);
+}
+
+Test(proto_http, fast_value_tokens_near_misses)
+{
+    /* Every value token against words that differ in one byte, first or
+     * last, or are one byte shorter or longer. */
+    static const struct {
+        const char *hdr;
+        int close, cache, chunked;
+    } cases[] = {{"Connection: close", 1, 0, 0},
+                 {"Connection: CLOSE", 1, 0, 0},
+                 {"Connection: closf", 0, 0, 0},
+                 {"Connection: xlose", 0, 0, 0},
+                 {"Connection: clos", 0, 0, 0},
+                 {"Connection: closed", 0, 0, 0},
+                 {"Connection: a,close", 1, 0, 0},
+                 {"Connection: close,a", 1, 0, 0},
+                 {"X-Cache: hit", 0, 1, 0},
+                 {"X-Cache: hiT", 0, 1, 0},
+                 {"X-Cache: hix", 0, 0, 0},
+                 {"X-Cache: hi", 0, 0, 0},
+                 {"X-Cache: MISS", 0, 2, 0},
+                 {"X-Cache: misx", 0, 0, 0},
+                 {"X-Cache: mis", 0, 0, 0},
+                 {"X-Cache: missed", 0, 2, 0},
+                 {"X-Cache: x, hit", 0, 0, 0},
+                 {"X-Cache:   hit   ", 0, 1, 0},
+                 {"Transfer-Encoding: chunked", 0, 0, 1},
+                 {"Transfer-Encoding: chunkeD", 0, 0, 1},
+                 {"Transfer-Encoding: chunkez", 0, 0, 0},
+                 {"Transfer-Encoding: chunke", 0, 0, 0},
+                 {"Transfer-Encoding: chunkedx", 0, 0, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char resp[256];
+        snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\n%s\r\nContent-Length: 3\r\n\r\n%s",
+                 cases[i].hdr, cases[i].chunked ? "3\r\nabc\r\n0\r\n\r\n" : "abc");
+        struct seg t[] = {{IN, "GET / HTTP/1.1\r\n\r\n"}, {OUT, resp}};
+        struct log ref;
+        fast_equiv(CHIM_HTTP_SERVER, t, 2, cases[i].hdr, &ref);
+        cr_assert_eq(ref.n, 1, "%s", cases[i].hdr);
+        cr_assert_eq(!!(ref.r[0].flags & CHIM_HTTP_X_CONN_CLOSE), cases[i].close, "%s",
+                     cases[i].hdr);
+        cr_assert_eq(ref.r[0].cache, cases[i].cache, "%s", cases[i].hdr);
+        cr_assert_eq(!!(ref.r[0].flags & CHIM_HTTP_X_CLOSE_DELIM),
+                     !cases[i].chunked && cases[i].hdr[0] == 'T', "%s", cases[i].hdr);
+        cr_assert_eq(C.errors, 0, "%s", cases[i].hdr);
+    }
+}
+
+/* A request head of exactly `total` bytes: one big header padded to fit. */
+static size_t head_of(char *buf, size_t total, const char *eol)
+{
+    const char *start = "GET / HTTP/1.1";
+    size_t el = strlen(eol);
+    size_t fixed = strlen(start) + el + strlen("X-Pad: ") + el + el;
+    size_t pad = total - fixed;
+    size_t n = (size_t)sprintf(buf, "%s%sX-Pad: ", start, eol);
+    memset(buf + n, 'a', pad);
+    n += pad;
+    n += (size_t)sprintf(buf + n, "%s%s", eol, eol);
+    return n;
+}
+
+Test(proto_http, fast_header_limit_exact)
+{
+    /* The head may be 64 KiB exactly (its last LF included), not one byte
+     * more; both with CRLF and bare LF, whole and cut anywhere near the end. */
+    static char buf[70000];
+    static struct chim_http_conn a, b;
+    static struct log la, lb;
+    const char *eols[] = {"\r\n", "\n"};
+    for (int e = 0; e < 2; e++) {
+        for (size_t total = 65534; total <= 65538; total++) {
+            size_t n = head_of(buf, total, eols[e]);
+            cr_assert_eq(n, total);
+            const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+            int want_err = total > 64 * 1024;
+            memset(&la, 0, sizeof la);
+            chim_http_init(&a, CHIM_HTTP_SERVER);
+            chim_http_feed(&a, IN, buf, n, 1, on_x, &la);
+            chim_http_feed(&a, OUT, resp, strlen(resp), 2, on_x, &la);
+            cr_assert_eq(a.errors, (uint32_t)want_err, "total %zu", total);
+            cr_assert_eq(la.n, !want_err);
+            for (size_t cut = n - 12; cut <= n; cut++) {
+                memset(&lb, 0, sizeof lb);
+                chim_http_init(&b, CHIM_HTTP_SERVER);
+                chim_http_feed(&b, IN, buf, cut, 1, on_x, &lb);
+                chim_http_feed(&b, IN, buf + cut, n - cut, 1, on_x, &lb);
+                chim_http_feed(&b, OUT, resp, strlen(resp), 2, on_x, &lb);
+                same_outcome(&a, &la, &b, &lb, "limit", cut);
+            }
+            for (size_t cut = 0; cut < 40; cut++) {
+                memset(&lb, 0, sizeof lb);
+                chim_http_init(&b, CHIM_HTTP_SERVER);
+                chim_http_feed(&b, IN, buf, cut, 1, on_x, &lb);
+                chim_http_feed(&b, IN, buf + cut, n - cut, 1, on_x, &lb);
+                chim_http_feed(&b, OUT, resp, strlen(resp), 2, on_x, &lb);
+                same_outcome(&a, &la, &b, &lb, "limit", cut);
+            }
+        }
+    }
+}
+
+Test(proto_http, fast_random_heads_whole_vs_bytewise)
+{
+    /* Heads assembled from pieces that stress the line scan: names of every
+     * length around the SIMD widths, values with blanks and separators,
+     * bare LF, stray CR, garbage; fed whole and byte by byte. */
+    static const char *const names[] = {"Host",
+                                        "host",
+                                        "HOST",
+                                        "Hos",
+                                        "Hostx",
+                                        "Content-Length",
+                                        "content-length",
+                                        "Connection",
+                                        "CONNECTION",
+                                        "Transfer-Encoding",
+                                        "TRANSFER-ENCODING",
+                                        "X-Cache",
+                                        "x-cache",
+                                        "X-Cach",
+                                        "X-Cache-Status",
+                                        "A",
+                                        "Abcdefghijklmno",
+                                        "Abcdefghijklmnop",
+                                        "Abcdefghijklmnopq",
+                                        "Abcdefghijklmnopqrstuvwxyz01234",
+                                        "Abcdefghijklmnopqrstuvwxyz012345",
+                                        "Abcdefghijklmnopqrstuvwxyz0123456",
+                                        "X_Y",
+                                        "a.b",
+                                        "Bad Name",
+                                        ""};
+    static const char *const values[] = {"",
+                                         " ",
+                                         " 0",
+                                         " 12",
+                                         "12 ",
+                                         " 1 2",
+                                         " chunked",
+                                         " gzip, chunked",
+                                         " chunked, gzip",
+                                         " close",
+                                         " keep-alive, Close",
+                                         " HIT",
+                                         " miss",
+                                         " hit-x",
+                                         " example.com:80 ",
+                                         "\tv\t",
+                                         " a\rb",
+                                         " x,y,,z"};
+    static const char *const eols[] = {"\r\n", "\n", "\r\n", "\r\n", "\r"};
+    static char req[4096], resp[4096];
+    static struct chim_http_conn a, b;
+    static struct log la, lb;
+    srand(4321);
+    for (int iter = 0; iter < 3000; iter++) {
+        size_t nq = (size_t)sprintf(req, "%s /r%d HTTP/1.1\r\n", (iter & 7) ? "GET" : "HEAD", iter);
+        size_t nr = (size_t)sprintf(resp, "HTTP/1.1 %d OK\r\n", 200 + iter % 7);
+        for (int h = rand() % 6; h > 0; h--) {
+            char *buf = (rand() & 1) ? req : resp;
+            size_t *n = buf == req ? &nq : &nr;
+            *n += (size_t)sprintf(buf + *n, "%s:%s%s", names[rand() % 26], values[rand() % 18],
+                                  eols[rand() % 5]);
+        }
+        nq += (size_t)sprintf(req + nq, "\r\n");
+        nr += (size_t)sprintf(resp + nr, "%s", (rand() & 1) ? "\r\n12\r\n" : "\n0\r\n\r\n");
+        int role = iter & 1 ? CHIM_HTTP_CLIENT : CHIM_HTTP_SERVER;
+        int qdir = role == CHIM_HTTP_SERVER ? IN : OUT;
+        memset(&la, 0, sizeof la);
+        memset(&lb, 0, sizeof lb);
+        chim_http_init(&a, role);
+        chim_http_init(&b, role);
+        chim_http_feed(&a, qdir, req, nq, 1, on_x, &la);
+        chim_http_feed(&a, !qdir, resp, nr, 2, on_x, &la);
+        chim_http_close(&a, 3, on_x, &la);
+        for (size_t i = 0; i < nq; i++)
+            chim_http_feed(&b, qdir, req + i, 1, 1, on_x, &lb);
+        for (size_t i = 0; i < nr; i++)
+            chim_http_feed(&b, !qdir, resp + i, 1, 2, on_x, &lb);
+        chim_http_close(&b, 3, on_x, &lb);
+        same_outcome(&a, &la, &b, &lb, req, (size_t)iter);
+    }
+}
