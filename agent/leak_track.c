@@ -317,7 +317,7 @@ static void site_add(const struct site_delta *d, uint64_t now)
  * takes them with atomic exchanges. Sample mode adds directly: its events
  * are rare. */
 #define SHARD_WAYS  64
-#define SHARD_BATCH 256
+#define SHARD_BATCH 1024
 #define SHARD_POOL  1024
 
 struct shard {
@@ -338,20 +338,23 @@ static int shards_closed;        /* process exit: every event adds directly */
 #define ST(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 #define XCHG(x)  __atomic_exchange_n(&(x), 0, __ATOMIC_RELAXED)
 
-static void delta_fold(struct site_delta *e, uint64_t now)
+/* Moves one slot's deltas to the segment. The owning thread takes them
+ * with plain loads and stores; another thread (exit, fork) exchanges them. */
+static void delta_fold(struct site_delta *e, uint64_t now, int owner)
 {
-    struct site_delta d = {LD(e->stack),         LD(e->bucket),       XCHG(e->allocs),
-                           XCHG(e->frees),       XCHG(e->alloc_w),    XCHG(e->free_w),
-                           XCHG(e->alloc_bytes), XCHG(e->free_bytes), 0};
+#define TAKE(f) (owner ? (d.f = LD(e->f), ST(e->f, 0)) : (void)(d.f = XCHG(e->f)))
+    struct site_delta d = {LD(e->stack), LD(e->bucket), 0, 0, 0, 0, 0, 0, 0};
+    TAKE(allocs), TAKE(frees), TAKE(alloc_w), TAKE(free_w), TAKE(alloc_bytes), TAKE(free_bytes);
+#undef TAKE
     if (d.stack && (d.allocs | d.frees | d.alloc_bytes | d.free_bytes | d.alloc_w | d.free_w))
         site_add(&d, now);
 }
 
-static void shard_fold(struct shard *sh, uint64_t now)
+static void shard_fold(struct shard *sh, uint64_t now, int owner)
 {
     for (int i = 0; i < SHARD_WAYS; i++)
         if (LD(sh->d[i].stack))
-            delta_fold(&sh->d[i], now);
+            delta_fold(&sh->d[i], now, owner);
     ST(sh->events, 0);
 }
 
@@ -407,7 +410,7 @@ static __attribute__((noinline)) void delta_reuse(struct site_delta *e, uint32_t
                                                   uint64_t now)
 {
     if (LD(e->stack))
-        delta_fold(e, now ? now : chim__leak_now_ms());
+        delta_fold(e, now ? now : chim__leak_now_ms(), 1);
     ST(e->stack, stack);
     ST(e->bucket, b);
 }
@@ -415,13 +418,13 @@ static __attribute__((noinline)) void delta_reuse(struct site_delta *e, uint32_t
 /* First allocation seen in a new epoch: the old epoch's events go first. */
 static __attribute__((noinline)) void shard_new_epoch(struct shard *sh, uint64_t now)
 {
-    shard_fold(sh, LD(sh->now_ms) ? LD(sh->now_ms) : now);
+    shard_fold(sh, LD(sh->now_ms) ? LD(sh->now_ms) : now, 1);
     ST(sh->epoch_end_ms, epoch_end(now));
 }
 
 static __attribute__((noinline)) void shard_batch_done(struct shard *sh, uint64_t now)
 {
-    shard_fold(sh, now ? now : chim__leak_now_ms());
+    shard_fold(sh, now ? now : chim__leak_now_ms(), 1);
 }
 
 /* Applies one event. `now` is 0 for a free (no clock read): a batch folded
@@ -469,14 +472,14 @@ static void fold_all_shards(void)
     uint64_t now = chim__leak_now_ms();
     for (uint32_t i = 0; i < SHARD_POOL; i++)
         if (LD(pool[i].used))
-            shard_fold(&pool[i], now);
+            shard_fold(&pool[i], now, 0);
 }
 
 void chim__leak_thread_exit(void)
 {
     if (shard_state != 1)
         return;
-    shard_fold(my_shard, chim__leak_now_ms());
+    shard_fold(my_shard, chim__leak_now_ms(), 1);
     __atomic_store_n(&my_shard->used, 0, __ATOMIC_RELEASE);
     my_shard = NULL;
     shard_state = 2; /* later frees (TLS destructors) add directly */
