@@ -19,7 +19,11 @@
 #include "leak.h"
 #include "unwind.h"
 
-static uintptr_t agent_lo, agent_hi, libc_lo, libc_hi;
+struct chim_text_ranges chim__text;
+#define agent_lo chim__text.agent_lo
+#define agent_hi chim__text.agent_hi
+#define libc_lo  chim__text.libc_lo
+#define libc_hi  chim__text.libc_hi
 static int refresh_lock;
 static unsigned long long last_adds, last_subs;
 static uint64_t gen;
@@ -28,17 +32,6 @@ static unsigned char seen[4096];
 int chim__in_agent_text(uintptr_t ip)
 {
     return ip - agent_lo < agent_hi - agent_lo;
-}
-
-void chim__agent_text(uintptr_t *lo, uintptr_t *hi)
-{
-    *lo = agent_lo;
-    *hi = agent_hi;
-}
-
-int chim__in_libc_text(uintptr_t ip)
-{
-    return ip - libc_lo < libc_hi - libc_lo;
 }
 
 static struct chim_module *table(uint64_t *n)

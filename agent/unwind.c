@@ -65,8 +65,7 @@ static __attribute__((noinline)) int lu_walk(uintptr_t ra, uint64_t *ips, int ma
 static __attribute__((noinline)) int fp_walk(uintptr_t ra, uintptr_t fp, uint64_t *ips, int max)
 {
     uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-    uintptr_t hi = stack_hi, alo, ahi;
-    chim__agent_text(&alo, &ahi);
+    uintptr_t hi = stack_hi, alo = chim__text.agent_lo, ahi = chim__text.agent_hi;
     int n = 0;
     ips[n++] = ra;
     if (!fp)
