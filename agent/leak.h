@@ -56,6 +56,9 @@ void chim__leak_thread_exit(void);
 
 /* The address table, for the scan (leak_track.c). */
 struct chim_block *chim__leak_table(uint64_t *cap);
+/* The first slot >= i that may hold a block (chunks never written are
+ * skipped), or cap. */
+uint64_t chim__leak_table_skip(uint64_t i, uint64_t cap);
 struct chim_site *chim__leak_site(uint32_t stack);
 uint64_t chim__leak_now_ms(void);
 extern uint64_t chim__leak_start_ms;

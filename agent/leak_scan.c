@@ -181,7 +181,8 @@ static size_t collect(struct chim_block *dst, size_t room)
     uint64_t cap;
     struct chim_block *t = chim__leak_table(&cap);
     size_t n = 0;
-    for (uint64_t i = 0; i < cap && n < room; i++) {
+    for (uint64_t i = chim__leak_table_skip(0, cap); i < cap && n < room;
+         i = chim__leak_table_skip(i + 1, cap)) {
         uint64_t a = __atomic_load_n(&t[i].addr, __ATOMIC_ACQUIRE);
         if (a > 2) {
             if (dst) {

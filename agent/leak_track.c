@@ -139,6 +139,31 @@ struct chim_block *chim__leak_table(uint64_t *cap)
     return tab;
 }
 
+/* One bit per chunk of CHUNK_SLOTS table slots ever claimed: the exit scan
+ * skips the rest (untouched pages, which reading would fault in: the whole
+ * table is 96 MiB by default). */
+#define CHUNK_SHIFT 12
+static uint64_t *tab_used;
+
+static inline void chunk_mark(uint64_t idx)
+{
+    uint64_t c = idx >> CHUNK_SHIFT, bit = 1ull << (c & 63);
+    uint64_t *w = &tab_used[c >> 6];
+    if (CHIM_UNLIKELY(!(__atomic_load_n(w, __ATOMIC_RELAXED) & bit)))
+        __atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
+}
+
+uint64_t chim__leak_table_skip(uint64_t i, uint64_t cap)
+{
+    while (i < cap) {
+        uint64_t c = i >> CHUNK_SHIFT;
+        if (!tab_used || (__atomic_load_n(&tab_used[c >> 6], __ATOMIC_ACQUIRE) >> (c & 63)) & 1)
+            return i;
+        i = (c + 1) << CHUNK_SHIFT;
+    }
+    return cap;
+}
+
 uint64_t chim__leak_now_ms(void)
 {
     struct timespec ts;
@@ -522,6 +547,7 @@ static int tab_insert(const struct chim_block *b)
         uint64_t k = __atomic_load_n(&e->addr, __ATOMIC_RELAXED);
         if (k > TAB_GONE)
             continue;
+        chunk_mark((h + i) & tab_mask);
         /* Claimed with a placeholder key (2, never an address), filled,
          * then published. */
         if (__atomic_compare_exchange_n(&e->addr, &k, TAB_GONE + 1, 0, __ATOMIC_ACQUIRE,
@@ -688,6 +714,7 @@ void chim__leak_init(void)
         uint64_t cap = pow2_at_least(chim__leakcfg.max_tracked * 2);
         tab = map_anon(cap * sizeof *tab);
         unsigned char *filter = map_anon(1u << CHIM_FILTER_BITS);
+        tab_used = map_anon(((cap >> CHUNK_SHIFT) + 63) / 64 * 8); /* NULL: scan it all */
         if (mode == CHIM_MODE_FULL)
             pool = map_anon(SHARD_POOL * sizeof(struct shard)); /* NULL: add directly */
         if (tab && filter) {
