@@ -1051,24 +1051,30 @@ static size_t skip_run(const struct chim__http_stream *s, const unsigned char *p
 
 /* A header line at p[0..n): *col is the length of the tchar run that
  * starts it; returns the index of the first CR or LF after the byte that
- * ends the run (n if none). With SSE2 the same two loads serve both when
- * the name ends within 32 bytes on its ':'. */
+ * ends the run (n if none). With SSE2, when the name ends on its ':' within
+ * the first 16 bytes, the same load serves both; the line end is then
+ * searched 16 bytes at a time, the last load ending at p + n (the bytes it
+ * re-reads are known to be neither CR nor LF). */
 static inline size_t header_scan(const unsigned char *p, size_t n, size_t *col)
 {
 #ifdef __SSE2__
-    if (n >= 32) {
-        __m128i v0 = load16(p), v1 = load16(p + 16);
-        uint64_t nm = ~name_mask(v0) & 0xffffu;
-        if (!nm)
-            nm = (uint64_t)(~name_mask(v1) & 0xffffu) << 16;
-        if (nm) {
-            size_t k = (size_t)__builtin_ctzll(nm);
-            if (p[k] == ':') {
-                uint64_t em = (uint64_t)eol_mask(v0) | (uint64_t)eol_mask(v1) << 16;
-                *col = k;
-                em &= ~0ull << (k + 1);
-                return em ? (size_t)__builtin_ctzll(em) : 32 + find_eol(p + 32, n - 32);
-            }
+    if (n >= 16) {
+        __m128i v = load16(p);
+        unsigned nm = ~name_mask(v) & 0xffffu;
+        unsigned cm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(':')));
+        if (nm & cm & -nm) { /* the first byte that is not a name byte is ':' */
+            size_t k = (size_t)__builtin_ctz(nm), i = 16;
+            unsigned em = eol_mask(v) & (~0u << (k + 1));
+            *col = k;
+            if (em)
+                return (size_t)__builtin_ctz(em);
+            for (; i + 16 <= n; i += 16)
+                if ((em = eol_mask(load16(p + i))))
+                    return i + (size_t)__builtin_ctz(em);
+            if (i == n)
+                return n;
+            em = eol_mask(load16(p + n - 16));
+            return em ? n - 16 + (size_t)__builtin_ctz(em) : n;
         }
     }
 #endif
