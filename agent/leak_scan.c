@@ -296,8 +296,13 @@ static void mark_indirect(struct scan *s)
 
 static void tally(const struct scan *s, struct chim_leak_info *in)
 {
-    for (uint64_t k = 0; k < chim__sec_count[CHIM_SEC_SITES]; k++) {
-        struct chim_site *site = chim__leak_site((uint32_t)k);
+    /* Only sites of live blocks: the scan runs once per process (a fork
+     * child's copy of its parent's sites predates the parent's scan), and
+     * touching every site would fault in the whole SITES section (8 MiB). */
+    for (size_t i = 0; i < s->n; i++) {
+        struct chim_site *site = chim__leak_site(s->idx[i].stack);
+        if (!site)
+            continue;
         site->leaked_blocks = site->leaked_bytes = 0;
         site->indirect_blocks = site->indirect_bytes = 0;
         site->reachable_blocks = site->reachable_bytes = 0;

@@ -355,6 +355,7 @@ struct shard {
 };
 
 static struct shard *pool;
+static uint32_t pool_hi; /* one past the highest shard ever claimed */
 static CHIM_TLS struct shard *my_shard;
 static CHIM_TLS int shard_state; /* 0 none yet, 1 own one, 2 none (pool full or thread exited) */
 static int shards_closed;        /* process exit: every event adds directly */
@@ -399,6 +400,10 @@ static struct shard *shard_claim(void)
                                                              __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
             shard_state = 1;
             my_shard = &pool[i];
+            uint32_t hi = LD(pool_hi);
+            while (hi < i + 1 && !__atomic_compare_exchange_n(&pool_hi, &hi, i + 1, 1,
+                                                              __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+                ;
             return my_shard;
         }
     }
@@ -495,7 +500,8 @@ static void fold_all_shards(void)
     if (!pool)
         return;
     uint64_t now = chim__leak_now_ms();
-    for (uint32_t i = 0; i < SHARD_POOL; i++)
+    uint32_t hi = __atomic_load_n(&pool_hi, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < hi; i++) /* shards above were never touched */
         if (LD(pool[i].used))
             shard_fold(&pool[i], now, 0);
 }
@@ -813,7 +819,7 @@ void chim__leak_fork_child(void)
         /* The parent's threads' pending deltas describe blocks the child
          * inherits: fold them into its copy; only this thread lives on. */
         fold_all_shards();
-        for (uint32_t i = 0; pool && i < SHARD_POOL; i++)
+        for (uint32_t i = 0; pool && i < pool_hi; i++)
             if (&pool[i] != my_shard)
                 pool[i].used = 0;
     } else {
