@@ -5,9 +5,13 @@
  * stream) frame messages exactly as RFC 9112 section 6 says; a FIFO of pending
  * requests pairs responses with requests in order. Nothing is buffered except
  * what is reported: a request's path (in a small ring shared by the pending
- * requests) and the Host header. Body bytes are skipped in bulk; header bytes
- * go through one switch per byte with no indirect calls. Anything that does
- * not parse puts the connection in an error state (counted) until re-init.
+ * requests) and the Host header. Body bytes are skipped in bulk. A line that
+ * is whole in the buffer (the usual case: a head arrives in one read or one
+ * writev) is taken in one step, found with SSE2 (memchr elsewhere), only the
+ * few header names that matter compared; otherwise header bytes go through
+ * one switch per byte, and both paths leave the same state after a line, so
+ * any split of the input gives the same exchanges. Anything that does not
+ * parse puts the connection in an error state (counted) until re-init.
  */
 #include "proto_http.h"
 
