@@ -34,6 +34,9 @@ struct chim_conn {
     uint64_t alloc_mark; /* inbound: that thread's bytes_allocated then */
     uint64_t turn_first; /* CONN_TURNS: first byte of the request burst */
     uint64_t turn_resp_last;
+    /* Bytes not yet added to the process counters: flushed once a second,
+     * at 64 KiB, and at close (one atomic add instead of one per call). */
+    uint64_t pend_in, pend_out, flush_sec;
     char peer[CHIM_PEER_MAX];
     /* The route entry of this connection's last request, reused while the
      * method, path, status class and cache state repeat (keep-alive clients
@@ -71,20 +74,59 @@ struct chim_net_cfg {
 extern struct chim_net_cfg chim__net_cfg;
 
 /* net_fdtab.c */
-struct chim_fdent *chim__fdent(int fd, int create);
+#define CHIM_FD_CHUNK_BITS 12
+#define CHIM_FD_CHUNK      (1u << CHIM_FD_CHUNK_BITS)
+#define CHIM_FD_CHUNKS     1024 /* up to 4 M descriptors */
+extern struct chim_fdent *chim__fd_chunks[CHIM_FD_CHUNKS];
+extern struct chim_conn *chim__conn_pool;
+extern uint32_t chim__conn_pool_size;
+/* Maps the chunk of fd on first use; NULL when fd is out of range. */
+struct chim_fdent *chim__fdent_slow(int fd);
 int chim__conn_pool_init(uint32_t n);
-struct chim_conn *chim__conn_get(uint32_t id);
 uint32_t chim__conn_alloc(void);
 void chim__conn_free(uint32_t id);
-int chim__conn_trylock(struct chim_conn *c);
-void chim__conn_unlock(struct chim_conn *c);
+
+/* Entry of fd (create: map its chunk if needed), inline for the hooks. */
+static inline struct chim_fdent *chim__fdent(int fd, int create)
+{
+    if ((unsigned)fd < CHIM_FD_CHUNK * CHIM_FD_CHUNKS) {
+        struct chim_fdent *ch =
+            __atomic_load_n(&chim__fd_chunks[(unsigned)fd >> CHIM_FD_CHUNK_BITS], __ATOMIC_ACQUIRE);
+        if (CHIM_LIKELY(ch != NULL))
+            return &ch[fd & (CHIM_FD_CHUNK - 1)];
+    }
+    return create ? chim__fdent_slow(fd) : NULL;
+}
+
+static inline struct chim_conn *chim__conn_get(uint32_t id)
+{
+    return id && id <= chim__conn_pool_size ? &chim__conn_pool[id - 1] : NULL;
+}
+
+static inline int chim__conn_trylock(struct chim_conn *c)
+{
+    return !__atomic_exchange_n(&c->lock, 1, __ATOMIC_ACQUIRE);
+}
+
+static inline void chim__conn_unlock(struct chim_conn *c)
+{
+    __atomic_store_n(&c->lock, 0, __ATOMIC_RELEASE);
+}
 void chim__conn_pool_after_fork(void);
 int chim__classify(int fd, struct sockaddr_storage *peer);
 
 /* net_tables.c */
-struct chim_net_stats *chim__net_stats(void);
+static inline struct chim_net_stats *chim__net_stats(void)
+{
+    return chim__sec_base[CHIM_SEC_NET];
+}
 struct chim_net_entry *chim__net_entry(uint32_t kind, const struct chim_net_key *k);
-void chim__net_count(uint64_t *field, uint64_t v);
+static inline void chim__net_count(uint64_t *field, uint64_t v)
+{
+    if (field)
+        __atomic_fetch_add(field, v, __ATOMIC_RELAXED);
+}
 void chim__net_final_tick(void);
+extern uint64_t chim__net_sec;
 
 #endif

@@ -17,13 +17,15 @@
 #include "agent.h"
 #include "net_conn.h"
 
-#define FD_CHUNK_BITS 12
-#define FD_CHUNK      (1u << FD_CHUNK_BITS)
-#define FD_CHUNKS     1024 /* up to 4 M descriptors */
+#define FD_CHUNK  CHIM_FD_CHUNK
+#define FD_CHUNKS CHIM_FD_CHUNKS
 
-static struct chim_fdent *chunks[FD_CHUNKS];
-static struct chim_conn *pool;
-static uint32_t pool_size;
+struct chim_fdent *chim__fd_chunks[CHIM_FD_CHUNKS];
+#define chunks chim__fd_chunks
+struct chim_conn *chim__conn_pool;
+uint32_t chim__conn_pool_size;
+#define pool      chim__conn_pool
+#define pool_size chim__conn_pool_size
 static uint64_t free_head; /* tag << 32 | (index + 1); 0 = empty */
 
 static void *map_zero(size_t bytes)
@@ -32,15 +34,13 @@ static void *map_zero(size_t bytes)
     return p == MAP_FAILED ? NULL : p;
 }
 
-struct chim_fdent *chim__fdent(int fd, int create)
+struct chim_fdent *chim__fdent_slow(int fd)
 {
     if (fd < 0 || (unsigned)fd >= FD_CHUNK * FD_CHUNKS)
         return NULL;
-    unsigned c = (unsigned)fd >> FD_CHUNK_BITS;
+    unsigned c = (unsigned)fd >> CHIM_FD_CHUNK_BITS;
     struct chim_fdent *ch = __atomic_load_n(&chunks[c], __ATOMIC_ACQUIRE);
-    if (CHIM_UNLIKELY(!ch)) {
-        if (!create)
-            return NULL;
+    if (!ch) {
         struct chim_fdent *fresh = map_zero(FD_CHUNK * sizeof *fresh);
         if (!fresh)
             return NULL;
@@ -63,11 +63,6 @@ int chim__conn_pool_init(uint32_t n)
         pool[i].next_free = i + 2 <= n ? i + 2 : 0;
     free_head = 1;
     return 0;
-}
-
-struct chim_conn *chim__conn_get(uint32_t id)
-{
-    return id && id <= pool_size ? &pool[id - 1] : NULL;
 }
 
 /* Pops a free connection (Treiber stack with an ABA tag). */
@@ -97,16 +92,6 @@ void chim__conn_free(uint32_t id)
         next = ((head >> 32) + 1) << 32 | id;
     } while (!__atomic_compare_exchange_n(&free_head, &head, next, 1, __ATOMIC_ACQ_REL,
                                           __ATOMIC_ACQUIRE));
-}
-
-int chim__conn_trylock(struct chim_conn *c)
-{
-    return !__atomic_exchange_n(&c->lock, 1, __ATOMIC_ACQUIRE);
-}
-
-void chim__conn_unlock(struct chim_conn *c)
-{
-    __atomic_store_n(&c->lock, 0, __ATOMIC_RELEASE);
 }
 
 /* In a fork child only the forking thread exists: no lock can be held. */

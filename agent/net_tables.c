@@ -15,11 +15,6 @@
 #include "agent.h"
 #include "net_conn.h"
 
-struct chim_net_stats *chim__net_stats(void)
-{
-    return chim__sec_base[CHIM_SEC_NET];
-}
-
 uint32_t chim__net_sections(struct chim_section *rows, uint32_t room)
 {
     if (!chim__net_on || room < 4)
@@ -97,15 +92,10 @@ struct chim_net_entry *chim__net_entry(uint32_t kind, const struct chim_net_key 
 
 #define ADD(field, v) __atomic_fetch_add(&(field), (v), __ATOMIC_RELAXED)
 
-void chim__net_count(uint64_t *field, uint64_t v)
-{
-    if (field)
-        ADD(*field, v);
-}
-
 /* ---- time series ---------------------------------------------------------- */
 
 static uint64_t last_sec;
+uint64_t chim__net_sec; /* the coarse second the last tick saw */
 
 static uint64_t current_rss(void)
 {
@@ -166,6 +156,7 @@ void chim__net_tick(void)
         return;
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     uint64_t sec = (uint64_t)ts.tv_sec, prev = __atomic_load_n(&last_sec, __ATOMIC_RELAXED);
+    __atomic_store_n(&chim__net_sec, sec, __ATOMIC_RELAXED);
     if (sec == prev ||
         !__atomic_compare_exchange_n(&last_sec, &prev, sec, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         return;
@@ -178,6 +169,7 @@ void chim__net_final_tick(void)
     struct timespec ts;
     if (!chim__sec_base[CHIM_SEC_SERIES])
         return;
+    chim__net_flush_all();
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     write_point((uint64_t)ts.tv_sec);
 }

@@ -126,6 +126,16 @@ static struct chim_fdent *adopt(int fd)
 
 static void finish_conn(struct chim_conn *c, uint64_t now);
 
+static void flush_bytes(struct chim_conn *c)
+{
+    if (c->pend_in)
+        STAT(bytes_in, c->pend_in);
+    if (c->pend_out)
+        STAT(bytes_out, c->pend_out);
+    c->pend_in = c->pend_out = 0;
+    c->flush_sec = chim__net_sec;
+}
+
 static void detach(struct chim_fdent *e)
 {
     uint32_t id = e->conn;
@@ -136,6 +146,7 @@ static void detach(struct chim_fdent *e)
         return;
     if (chim__conn_trylock(c)) {
         finish_conn(c, mono_ns());
+        flush_bytes(c);
         chim__conn_unlock(c);
     }
     chim__conn_free(id);
@@ -478,10 +489,11 @@ void chim__net_io(int fd, int dir, const struct iovec *iov, int iovcnt, size_t n
     struct chim_conn *c = lock_conn(fd);
     if (!c)
         return;
+    chim__net_tick();
     if (dir == CHIM_NET_IN)
-        STAT(bytes_in, n);
+        c->pend_in += n;
     else
-        STAT(bytes_out, n);
+        c->pend_out += n;
     uint64_t now = mono_ns();
     if (c->kind == CHIM_FD_IN && dir == CHIM_NET_IN && !c->alloc_tid && chim__tls.slot) {
         c->alloc_tid = chim__tls.slot->tid; /* memory per request starts here */
@@ -497,8 +509,9 @@ void chim__net_io(int fd, int dir, const struct iovec *iov, int iovcnt, size_t n
             feed(c, dir, iov[i].iov_base, len, now);
         n -= len;
     }
+    if (c->pend_in + c->pend_out >= 65536 || c->flush_sec != chim__net_sec)
+        flush_bytes(c);
     chim__conn_unlock(c);
-    chim__net_tick();
 }
 
 void chim__net_opaque(int fd, int dir, size_t n)
@@ -508,9 +521,9 @@ void chim__net_opaque(int fd, int dir, size_t n)
     if (!c)
         return;
     if (dir == CHIM_NET_IN)
-        STAT(bytes_in, n);
+        c->pend_in += n;
     else
-        STAT(bytes_out, n);
+        c->pend_out += n;
     uint64_t now = mono_ns();
     /* Body bytes the agent cannot see: feed placeholders so the framing
      * (Content-Length) advances; a header in them would show as an error. */
@@ -519,6 +532,7 @@ void chim__net_opaque(int fd, int dir, size_t n)
         feed(c, dir, zeros, k, now);
         n -= k;
     }
+    flush_bytes(c);
     chim__conn_unlock(c);
 }
 
@@ -562,6 +576,18 @@ void chim__net_init(void)
     chim_route_table_parse(&routes, chim__net_cfg.routes_spec);
     if (chim__net_on && chim__conn_pool_init(chim__net_cfg.max_conns) != 0)
         chim__net_on = 0;
+}
+
+/* At exit: bytes still pending on open connections reach the counters. */
+void chim__net_flush_all(void)
+{
+    for (uint32_t i = 1; i <= chim__conn_pool_size; i++) {
+        struct chim_conn *c = chim__conn_get(i);
+        if ((c->pend_in || c->pend_out) && chim__conn_trylock(c)) {
+            flush_bytes(c);
+            chim__conn_unlock(c);
+        }
+    }
 }
 
 void chim__net_fork_child(void)

@@ -42,6 +42,8 @@ void chim__net_close_range(unsigned first, unsigned last);
 /* A new descriptor for an existing socket (dup): classified on first use. */
 void chim__net_reset(int fd);
 void chim__net_io_uring(void);
+/* Adds the bytes pending on open connections to the counters (exit). */
+void chim__net_flush_all(void);
 /* Writes a time-series point if the second changed (cheap otherwise). */
 void chim__net_tick(void);
 
