@@ -20,7 +20,7 @@ http { access_log off; client_body_temp_path $work/b; proxy_temp_path $work/p; f
   uwsgi_temp_path $work/u; scgi_temp_path $work/s; server { listen 127.0.0.1:18780; root $work; } }
 CONF
 nginx_run() { # preload -> requests/s
-  env ${1:+LD_PRELOAD=$1} CHIM_DIR="$seg" nginx -c "$work/nginx.conf" -p "$work"
+  env ${1:+LD_PRELOAD=$1} CHIM_DIR="$seg" ${CHIM_NET:+CHIM_NET=$CHIM_NET} nginx -c "$work/nginx.conf" -p "$work"
   sleep 0.3
   wrk -t1 -c32 -d"${secs}s" http://127.0.0.1:18780/index.html | awk '/Requests\/sec/ {print $2}'
   kill -QUIT "$(cat "$work/nginx.pid")"; sleep 0.5; rm -f "$seg"/*.seg
