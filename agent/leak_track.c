@@ -523,7 +523,13 @@ void chim__leak_thread_exit(void)
  * miss). */
 static inline uint64_t tab_home(uint64_t a)
 {
-    return a >> home_shift;
+    /* glibc's thread arenas are 64 MiB-aligned heaps whose blocks sit at
+     * the same offsets in each: without this term their blocks would share
+     * table slots (long probes, cache lines bouncing between threads). Each
+     * 64 MiB region is rotated to its own place, in steps of 4096 slots, so
+     * neighbours inside a region stay neighbours. */
+    uint64_t region = (a >> 26) * 0x9E3779B97F4A7C15ull;
+    return (a >> home_shift) + ((region >> 44) << 12);
 }
 
 static void filter_inc(const void *p)
