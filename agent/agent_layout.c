@@ -14,6 +14,6 @@ uint32_t chim__extra_sections(struct chim_section *rows, uint32_t room)
     (void)rows;
     (void)room;
     n += chim__leak_sections(rows + n, room - n); /* leak tracking (sample/full) */
-    n += chim__net_sections(rows + n, room - n); /* request capture */
+    n += chim__net_sections(rows + n, room - n);  /* request capture */
     return n;
 }

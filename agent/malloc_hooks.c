@@ -27,7 +27,7 @@
 #define EXPORT __attribute__((visibility("default")))
 /* The host's call site, passed to the leak tracker (sample/full modes). This
  * file is built with -ffixed-rbp so the host's frame pointer survives. */
-#define RA() __builtin_return_address(0)
+#define RA()   __builtin_return_address(0)
 #define INLINE static inline __attribute__((always_inline))
 
 struct chim_alloc_fns chim__next;
