@@ -23,6 +23,7 @@ cases = [
     ("sort", ["sh", "-c", "sort -R /etc/services | wc -l"]),
     ("gcc", ["sh", "-c", f"gcc -O2 -o {work}/hello {work}/hello.c && {work}/hello"]),
     ("threads", [os.path.join(TBIN, "threads_work"), "8"]),
+    ("errno", [os.path.join(TBIN, "errno_probe")]),
 ]
 if shutil.which("node"):
     cases.append(("node", ["node", "-e", "let a=[];for(let i=0;i<1e5;i++)a.push({i});console.log(a.length)"]))
