@@ -94,11 +94,14 @@ void chim__conn_free(uint32_t id)
                                           __ATOMIC_ACQUIRE));
 }
 
-/* In a fork child only the forking thread exists: no lock can be held. */
+/* In a fork child only the forking thread exists: no lock can be held, and
+ * bytes not yet flushed belong to the parent's counters. */
 void chim__conn_pool_after_fork(void)
 {
-    for (uint32_t i = 0; pool && i < pool_size; i++)
+    for (uint32_t i = 0; pool && i < pool_size; i++) {
         pool[i].lock = 0;
+        pool[i].pend_in = pool[i].pend_out = 0; /* the parent counts those */
+    }
 }
 
 /* ---- classifying a socket seen first in mid-life ------------------------- */
