@@ -59,6 +59,22 @@ extern struct chim_alloc_fns chim__next;
 extern CHIM_TLS struct chim_tls chim__tls;
 extern int chim__glibc_fast_usable; /* next allocator is glibc's: inline usable size */
 
+/* Set (never cleared) once the process may run a second thread: by the
+ * pthread_create hook before the thread exists, or when a second thread
+ * claims a slot. Until then shared counters are updated with plain
+ * single-copy stores instead of atomic read-modify-writes. */
+extern int chim__many_threads;
+
+/* *p += v: atomic once several threads may race on p, plain otherwise (a
+ * single aligned store either way, so readers never see a torn value). */
+static inline void chim__shared_add(uint64_t *p, uint64_t v)
+{
+    if (CHIM_UNLIKELY(__atomic_load_n(&chim__many_threads, __ATOMIC_RELAXED)))
+        __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+    else
+        __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
+}
+
 /* malloc_hooks.c */
 int chim__resolve_next(void);
 size_t chim__usable_slow(void *p);

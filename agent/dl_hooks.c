@@ -124,6 +124,8 @@ EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(
 {
     if (CHIM_UNLIKELY(!next_create))
         resolve();
+    /* Before the thread exists: from now on shared counters need atomics. */
+    __atomic_store_n(&chim__many_threads, 1, __ATOMIC_RELEASE);
     struct start_rec *r = tracking() ? rec_claim() : NULL;
     if (!r)
         return next_create(t, attr, fn, arg);

@@ -124,7 +124,7 @@ struct chim_net_entry *chim__net_entry(uint32_t kind, const struct chim_net_key 
 static inline void chim__net_count(uint64_t *field, uint64_t v)
 {
     if (field)
-        __atomic_fetch_add(field, v, __ATOMIC_RELAXED);
+        chim__shared_add(field, v);
 }
 void chim__net_final_tick(void);
 extern uint64_t chim__net_sec;

@@ -280,7 +280,22 @@ static void note_request_time(void)
         __atomic_store_n(&st->last_ns, now, __ATOMIC_RELAXED);
 }
 
-#define ADD(field, v) __atomic_fetch_add(&(field), (v), __ATOMIC_RELAXED)
+#define ADD(field, v) chim__shared_add(&(field), (v))
+
+/* chim_hist_record with chim__shared_add: no atomic read-modify-write while
+ * the process has one thread. */
+static void hist_add(struct chim_hist *h, uint64_t v)
+{
+    chim__shared_add(&h->counts[chim_hist_index(v)], 1);
+    chim__shared_add(&h->count, 1);
+    chim__shared_add(&h->sum, v);
+    if (CHIM_UNLIKELY(v > CHIM_HIST_MAX_US))
+        chim__shared_add(&h->over, 1);
+    uint64_t m = __atomic_load_n(&h->max, __ATOMIC_RELAXED);
+    while (v > m &&
+           !__atomic_compare_exchange_n(&h->max, &m, v, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
 
 static void on_http_server(void *ctx, const struct chim_http_exchange *x)
 {
@@ -295,7 +310,7 @@ static void on_http_server(void *ctx, const struct chim_http_exchange *x)
     note_request_time();
     if (!e)
         return;
-    chim_hist_record(&e->latency, us ? us : 1);
+    hist_add(&e->latency, us ? us : 1);
     ADD(e->count, 1);
     if (error)
         ADD(e->errors, 1);

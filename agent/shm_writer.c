@@ -22,6 +22,7 @@
 #include "net_conn.h"
 
 struct chim_shm_header *chim__seg;
+int chim__many_threads;
 static uint32_t seg_gen; /* bumped at each segment creation (fork children) */
 
 uint32_t chim__seg_generation(void)
@@ -63,6 +64,7 @@ static void bind_sections(void)
 }
 static int retire_lock; /* spin lock around slot retirement */
 static unsigned claim_hint;
+static unsigned live_slots; /* slots claimed and not retired */
 static uint64_t flushes;
 /* Counts made before the segment exists; folded into `retired` later. */
 static struct chim_mem_counters early;
@@ -243,6 +245,7 @@ void chim__seg_detach(void)
     chim__seg = NULL;
     __atomic_fetch_add(&seg_gen, 1, __ATOMIC_RELAXED);
     memset(chim__sec_base, 0, sizeof chim__sec_base);
+    live_slots = 0; /* a fork child has one thread: it claims anew */
     memset(chim__sec_count, 0, sizeof chim__sec_count);
     memset(&early, 0, sizeof early);
     early_live = 0;
@@ -259,6 +262,8 @@ struct chim_thread_slot *chim__slot_claim(void)
             __atomic_compare_exchange_n(&c->in_use, &zero, 1, 0, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED)) {
             c->tid = (uint32_t)syscall(SYS_gettid);
+            if (__atomic_fetch_add(&live_slots, 1, __ATOMIC_RELAXED) >= 1)
+                __atomic_store_n(&chim__many_threads, 1, __ATOMIC_RELEASE);
             __atomic_fetch_add(&chim__seg->threads_seen, 1, __ATOMIC_RELAXED);
             return c;
         }
@@ -315,6 +320,7 @@ void chim__slot_retire(struct chim_thread_slot *s)
     seq_end();
     unlock();
     __atomic_store_n(&s->in_use, 0, __ATOMIC_RELEASE);
+    __atomic_fetch_sub(&live_slots, 1, __ATOMIC_RELAXED);
     errno = saved;
 }
 
