@@ -117,6 +117,12 @@ void chim__seg_lock_child(void);
 /* agent_main.c */
 void chim__thread_bind(struct chim_thread_slot *s);
 
+/* clock.c: monotonic nanoseconds for request timestamps (TSC when the
+ * kernel uses it, else CLOCK_MONOTONIC); calibrate once a second. */
+void chim__clock_init(void);
+uint64_t chim__clock_ns(void);
+void chim__clock_calibrate(void);
+
 /* agent_util.c: tiny libc helpers that never allocate and never use stdio. */
 size_t chim__strlcpy(char *dst, const char *src, size_t n);
 char *chim__utoa(uint64_t v, char *buf); /* returns the end (NUL) */

@@ -27,9 +27,7 @@ static uint32_t distinct_routes;
 
 static uint64_t mono_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    return chim__clock_ns();
 }
 
 #define STAT(field, v) chim__net_count(chim__net_stats() ? &chim__net_stats()->field : NULL, (v))
@@ -589,6 +587,7 @@ void chim__net_init(void)
     if (v)
         chim__strlcpy(chim__net_cfg.routes_spec, v, sizeof chim__net_cfg.routes_spec);
     chim_route_table_parse(&routes, chim__net_cfg.routes_spec);
+    chim__clock_init();
     if (chim__net_on && chim__conn_pool_init(chim__net_cfg.max_conns) != 0)
         chim__net_on = 0;
 }
