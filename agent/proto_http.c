@@ -207,8 +207,13 @@ static void request_done(struct chim_http_conn *c, uint64_t now)
 
 static void copy_path(const struct chim_http_conn *c, const struct chim__http_pend *p, char *out)
 {
-    for (unsigned i = 0; i < p->path_len; i++)
-        out[i] = c->ring[(p->path_off + i) & (CHIM_HTTP_PATH_RING - 1)];
+    size_t a = CHIM_HTTP_PATH_RING - p->path_off; /* bytes before the ring wraps */
+    if (a >= p->path_len) {
+        memcpy(out, c->ring + p->path_off, p->path_len);
+    } else {
+        memcpy(out, c->ring + p->path_off, a);
+        memcpy(out + a, c->ring, p->path_len - a);
+    }
     out[p->path_len] = 0;
 }
 
@@ -310,6 +315,8 @@ static void header_name_end(struct chim_http_conn *c, struct chim__http_stream *
     header_begin(c, s, k);
 }
 
+static void token_flags(struct chim__http_stream *s, unsigned m);
+
 /* A value token ended: record what it matched (exact, or prefix for X-Cache). */
 static void token_end(struct chim__http_stream *s)
 {
@@ -320,6 +327,12 @@ static void token_end(struct chim__http_stream *s)
         if (((s->cand >> i) & 1) &&
             (s->hkind == H_XCACHE ? s->pos >= vlens[i] : s->pos == vlens[i]))
             m |= 1u << i;
+    token_flags(s, m);
+}
+
+/* The end of token_end: a token that matched the tokens in m ended. */
+static void token_flags(struct chim__http_stream *s, unsigned m)
+{
     if (s->hkind == H_TE)
         s->flags = (uint16_t)((m & 1) ? (s->flags | HS_CHUNKED) : (s->flags & ~HS_CHUNKED));
     else if (s->hkind == H_CONN && (m & 2))
@@ -420,20 +433,24 @@ static int header_end(struct chim_http_conn *c, struct chim__http_stream *s)
     return 0;
 }
 
-/* token_char for a run of n bytes that are neither ',' nor blank. */
-static void token_run(struct chim__http_stream *s, const unsigned char *t, size_t n)
+/* Bytes that end a value token. */
+static const uint8_t vsep[256] = {[','] = 1, [' '] = 1, ['\t'] = 1};
+
+/* token_run then token_end for a whole token t[0..n) (n > 0), the stream
+ * at the start of a token (pos 0, cand reset). */
+static void token_whole(struct chim__http_stream *s, const unsigned char *t, size_t n)
 {
-    for (unsigned i = 0; i < 4; i++) {
-        if (!((s->cand >> i) & 1))
+    unsigned m = 0;
+    for (unsigned cand = s->cand; cand; cand &= cand - 1) {
+        unsigned i = (unsigned)__builtin_ctz(cand), l = vlens[i], j = 0;
+        if (s->hkind == H_XCACHE ? n < l : n != l)
             continue;
-        for (size_t j = 0; j < n && s->pos + j < vlens[i]; j++)
-            if (lc(t[j]) != vtoks[i][s->pos + j]) {
-                s->cand &= (uint8_t) ~(1u << i);
-                break;
-            }
+        while (j < l && lc(t[j]) == vtoks[i][j])
+            j++;
+        if (j == l)
+            m |= 1u << i;
     }
-    size_t p = s->pos + n;
-    s->pos = p > 255 ? 255 : (uint8_t)p;
+    token_flags(s, m);
 }
 
 /* value_char for a whole value (no CR or LF in it) of a header read by
@@ -458,15 +475,14 @@ static void value_run(struct chim_http_conn *c, struct chim__http_stream *s, con
         c->host_len = (uint8_t)(c->host_len + a);
         return;
     }
-    while (i < n) {
-        if (v[i] == ',' || is_ws(v[i])) {
-            token_end(s);
+    while (i < n) { /* token_end at a separator with no token before it does nothing */
+        if (vsep[v[i]]) {
             i++;
             continue;
         }
-        for (a = i; i < n && v[i] != ',' && !is_ws(v[i]);)
+        for (a = i; i < n && !vsep[v[i]];)
             i++;
-        token_run(s, v + a, i - a);
+        token_whole(s, v + a, i - a);
     }
 }
 
@@ -604,20 +620,37 @@ static void begin_message(struct chim_http_conn *c, struct chim__http_stream *s,
 
 /* ---- per-byte steps ----------------------------------------------------- */
 
+#define PK3(a, b, c)             ((uint64_t)(a) | (uint64_t)(b) << 8 | (uint64_t)(c) << 16)
+#define PK4(a, b, c, d)          (PK3(a, b, c) | (uint64_t)(d) << 24)
+#define PK5(a, b, c, d, e)       (PK4(a, b, c, d) | (uint64_t)(e) << 32)
+#define PK6(a, b, c, d, e, f)    (PK5(a, b, c, d, e) | (uint64_t)(f) << 40)
+#define PK7(a, b, c, d, e, f, g) (PK6(a, b, c, d, e, f) | (uint64_t)(g) << 48)
+
+/* The method named by the len bytes packed little-endian in `packed`. */
 static uint8_t method_code(uint64_t packed, unsigned len)
 {
-    for (unsigned m = 1; m < sizeof methods / sizeof methods[0]; m++) {
-        const char *n = methods[m];
-        size_t l = strlen(n);
-        if (l != len)
-            continue;
-        uint64_t v = 0;
-        for (size_t i = 0; i < l; i++)
-            v |= (uint64_t)(unsigned char)n[i] << (8 * i);
-        if (v == packed)
-            return (uint8_t)m;
+    switch (len) {
+    case 3:
+        return packed == PK3('G', 'E', 'T')   ? M_GET
+               : packed == PK3('P', 'U', 'T') ? M_PUT
+                                              : M_OTHER;
+    case 4:
+        return packed == PK4('H', 'E', 'A', 'D')   ? M_HEAD
+               : packed == PK4('P', 'O', 'S', 'T') ? M_POST
+                                                   : M_OTHER;
+    case 5:
+        return packed == PK5('P', 'A', 'T', 'C', 'H')   ? M_PATCH
+               : packed == PK5('T', 'R', 'A', 'C', 'E') ? M_TRACE
+                                                        : M_OTHER;
+    case 6:
+        return packed == PK6('D', 'E', 'L', 'E', 'T', 'E') ? M_DELETE : M_OTHER;
+    case 7:
+        return packed == PK7('O', 'P', 'T', 'I', 'O', 'N', 'S')   ? M_OPTIONS
+               : packed == PK7('C', 'O', 'N', 'N', 'E', 'C', 'T') ? M_CONNECT
+                                                                  : M_OTHER;
+    default:
+        return M_OTHER;
     }
-    return M_OTHER;
 }
 
 static int step_method(struct chim_http_conn *c, struct chim__http_stream *s, unsigned char ch)
@@ -913,8 +946,14 @@ static void path_run(struct chim_http_conn *c, const unsigned char *p, size_t n)
         t->flags |= P_TRUNC;
         n = room;
     }
-    for (size_t i = 0; i < n; i++)
-        c->ring[(t->path_off + t->path_len + i) & (CHIM_HTTP_PATH_RING - 1)] = (char)p[i];
+    size_t at = (t->path_off + t->path_len) & (CHIM_HTTP_PATH_RING - 1);
+    size_t a = CHIM_HTTP_PATH_RING - at; /* bytes before the ring wraps */
+    if (a >= n) {
+        memcpy(c->ring + at, p, n);
+    } else {
+        memcpy(c->ring + at, p, a);
+        memcpy(c->ring, p + a, n - a);
+    }
     t->path_len = (uint8_t)(t->path_len + n);
     c->ring_used = (uint8_t)(c->ring_used + n);
 }
@@ -1149,8 +1188,26 @@ static size_t request_line(struct chim_http_conn *c, struct chim__http_stream *s
         m++;
     if (m == 0 || m > 32 || m + 1 >= n || p[m] != ' ' || (p[m + 1] != '/' && p[m + 1] != '*'))
         return 0;
-    for (q = m + 1; q < n && tgt[p[q]] == 1;)
+    q = m + 1;
+#ifdef __SSE2__
+    for (; q + 16 <= n; q += 16) { /* path bytes: 0x21..0x7e but '#' and '?', and 0x80..0xff */
+        __m128i v = load16(p + q);
+        __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x20)), v);
+        __m128i bad = _mm_or_si128(_mm_or_si128(low, _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f))),
+                                   _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('#')),
+                                                _mm_cmpeq_epi8(v, _mm_set1_epi8('?'))));
+        unsigned bm = (unsigned)_mm_movemask_epi8(bad);
+        if (bm) {
+            q += (size_t)__builtin_ctz(bm);
+            goto path_end;
+        }
+    }
+#endif
+    while (q < n && tgt[p[q]] == 1)
         q++;
+#ifdef __SSE2__
+path_end:
+#endif
     for (e = q; e < n && tgt[p[e]];)
         e++;
     if (e + 9 >= n || p[e] != ' ' || memcmp(p + e + 1, "HTTP/1.", 7) != 0 || !is_digit(p[e + 8]))
@@ -1186,18 +1243,33 @@ static size_t status_line(struct chim_http_conn *c, struct chim__http_stream *s,
 }
 
 /* Content-Length value v[0..n) as cl_char and header_end would take it:
- * 1 with the flags and value the stream then has, or 0. */
+ * 1 with the value in *val and *vend set when a blank followed the digits,
+ * or 0 (the byte machine then reports the error). */
 static int cl_value(const struct chim__http_stream *s, const unsigned char *v, size_t n,
-                    struct chim__http_stream *out)
+                    uint64_t *val, int *vend)
 {
-    *out = *s;
-    out->flags &= (uint16_t) ~(HS_VSTART | HS_VEND);
-    out->remain = 0;
-    for (size_t i = 0; i < n; i++)
-        if (cl_char(out, v[i]) < 0)
+    size_t i = 0, d;
+    uint64_t x = 0;
+    while (i < n && is_ws(v[i]))
+        i++;
+    for (d = i; i < n && is_digit(v[i]); i++) {
+        x = x * 10 + (uint64_t)(v[i] - '0');
+        if (x > CL_LIMIT)
             return 0;
-    return (out->flags & HS_VSTART) && (!(out->flags & HS_HAVE_CL) || out->clen == out->remain);
+    }
+    if (i == d)
+        return 0;
+    *vend = i < n;
+    while (i < n && is_ws(v[i]))
+        i++;
+    if (i < n || ((s->flags & HS_HAVE_CL) && s->clen != x))
+        return 0;
+    *val = x;
+    return 1;
 }
+
+static size_t header_take(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
+                          const unsigned char *p, size_t col, size_t e, size_t el, uint8_t k);
 
 /* "name: value", or the empty line ending the header (or trailer) section. */
 static size_t header_line(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
@@ -1217,18 +1289,28 @@ static size_t header_line(struct chim_http_conn *c, struct chim__http_stream *s,
     el = eol_len(p, e, n);
     if (!el || !fits(s, e + el))
         return 0;
+    return header_take(c, s, is_req, p, col, e, el,
+                       (s->flags & HS_TRAILER) ? H_NONE : header_kind(p, col));
+}
+
+/* The rest of header_line for the checked line p[0..e + el) whose name,
+ * of kind k (header_kind), ends at p[col] (':'): 0 when the byte machine has
+ * to take it. */
+static size_t header_take(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
+                          const unsigned char *p, size_t col, size_t e, size_t el, uint8_t k)
+{
     if (s->flags & HS_TRAILER) {
         s->hkind = H_NONE; /* as header_name_end: trailer fields are not read */
         s->pos = col > 255 ? 255 : (uint8_t)col;
     } else {
-        uint8_t k = header_kind(p, col);
-        struct chim__http_stream t;
-        if (k == H_CL && !cl_value(s, p + col + 1, e - col - 1, &t))
+        uint64_t val = 0;
+        int vend = 0;
+        if (k == H_CL && !cl_value(s, p + col + 1, e - col - 1, &val, &vend))
             return 0;
         header_begin(c, s, k);
         if (k == H_CL) {
-            s->flags = t.flags;
-            s->remain = t.remain;
+            s->flags |= (uint16_t)(HS_VSTART | (vend ? HS_VEND : 0));
+            s->remain = val;
         } else if (k != H_NONE) {
             value_run(c, s, p + col + 1, e - col - 1);
         }
@@ -1265,6 +1347,99 @@ static size_t chunk_line(struct chim_http_conn *c, struct chim__http_stream *s, 
     return line_done(c, s, is_req, e + el, L_CSIZE, now, cb, ctx);
 }
 
+/* ---- whole heads ----------------------------------------------------------
+ *
+ * The header section after the request or status line, when its lines are
+ * whole in the buffer: one pass of 16-byte compares marks every CR and LF
+ * (64 bytes per mask word, computed as the lines reach them), and each line
+ * costs one load at its start (the name and its ':'), a bit scan to its end
+ * and, to decide whether its name is one that is read, its length and first
+ * byte. Lines with other names change nothing but the byte counts and a few
+ * fields that every such line sets alike, so a run of them is applied once,
+ * before the next line that is read (taken by header_take) or where the run
+ * stops. Anything else (a name that is not letters, digits and '-', a name
+ * of 16 bytes or more, a line not whole here or less than 16 bytes before
+ * the end, a stray CR, the header limit, trailers) stops the run; the line
+ * is then taken by header_line or the byte machine. */
+#ifdef __SSE2__
+/* Lengths below 16 of the names that are read, with their first byte. */
+static const char read_first[16] = {[4] = 'h', [7] = 'x', [10] = 'c', [14] = 'c'};
+
+/* `acc` bytes of lines with names that are not read were taken: the state
+ * header_line leaves after such a line. */
+static inline void skipped(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
+                           size_t acc)
+{
+    if (!acc)
+        return;
+    s->hkind = H_NONE;
+    s->flags &= (uint16_t) ~(HS_VSTART | HS_VEND);
+    s->remain = 0;
+    s->pos = 0;
+    s->cand = 0;
+    add_bytes(c, is_req, acc);
+    s->hbytes += (uint32_t)acc;
+}
+
+static size_t head_run(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
+                       const unsigned char *p, size_t n, uint64_t now, chim_http_cb cb, void *ctx)
+{
+    const __m128i colon = _mm_set1_epi8(':');
+    size_t a = 0, last = 0, room = HDR_LIMIT - s->hbytes, e, el, h;
+    while (a < n) {
+        if (a + 16 > n)
+            goto slow;
+        __m128i v = load16(p + a);
+        unsigned nm = ~name_mask(v) & 0xffffu;
+        unsigned cm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, colon));
+        if (!(nm & cm & -nm) || (nm & 1)) /* the name does not end on ':' here, or is empty */
+            goto slow;
+        size_t col = (size_t)__builtin_ctz(nm);
+        unsigned em = eol_mask(v) & (~0u << (col + 1)); /* e: the first CR or LF after ':' */
+        for (e = a + 16; !em && e + 16 <= n; e += 16)
+            em = eol_mask(load16(p + e));
+        if (em)
+            e = e - 16 + (size_t)__builtin_ctz(em);
+        else if (e < n && (em = eol_mask(load16(p + n - 16)) >>
+                                (16 - (n - e)))) /* the last load ends at p + n */
+            e += (size_t)__builtin_ctz(em);
+        else
+            goto slow;
+        if (p[e] == '\n')
+            el = 1;
+        else if (e + 1 < n && p[e + 1] == '\n')
+            el = 2;
+        else
+            goto slow;
+        if (e + el > room) /* every byte before p + a counts */
+            goto slow;
+        char f = read_first[col];
+        uint8_t k = f && (p[a] | 0x20) == f && (is_req || f != 'h') ? header_kind(p + a, col) : 0;
+        if (k) {
+            skipped(c, s, is_req, a - last);
+            if (!header_take(c, s, is_req, p + a, col, e - a, el, k))
+                return a;
+            last = e + el;
+        }
+        a = e + el;
+        continue;
+    slow: /* this line as header_line takes it, or the byte machine */
+        skipped(c, s, is_req, a - last);
+        if (p[a] == '\r' || p[a] == '\n') { /* the empty line ends the head */
+            el = eol_len(p, a, n);
+            return el && el <= room - a ? a + line_done(c, s, is_req, el, L_HEMPTY, now, cb, ctx)
+                                        : a;
+        }
+        if (!(h = header_line(c, s, is_req, p + a, n - a, now, cb, ctx)))
+            return a;
+        a += h;
+        last = a;
+    }
+    skipped(c, s, is_req, a - last);
+    return a;
+}
+#endif
+
 /* Complete lines from a line-start state on; returns the bytes taken. */
 static size_t line_run(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
                        const unsigned char *p, size_t n, uint64_t now, chim_http_cb cb, void *ctx)
@@ -1279,8 +1454,13 @@ static size_t line_run(struct chim_http_conn *c, struct chim__http_stream *s, in
             k = s->pos == 0 ? status_line(c, s, is_req, p + i, n - i, now, cb, ctx) : 0;
             break;
         case S_HSTART: /* header lines follow each other: stay here */
-            for (size_t h = k = 0;
-                 i + k < n && s->st == S_HSTART && c->state == CHIM_HTTP_ST_ACTIVE; k += h)
+            k = 0;
+#ifdef __SSE2__
+            if (!(s->flags & HS_TRAILER))
+                k = head_run(c, s, is_req, p + i, n - i, now, cb, ctx);
+#endif
+            for (size_t h = 0; i + k < n && s->st == S_HSTART && c->state == CHIM_HTTP_ST_ACTIVE;
+                 k += h)
                 if (!(h = header_line(c, s, is_req, p + i + k, n - i - k, now, cb, ctx)))
                     break;
             break;
