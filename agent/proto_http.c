@@ -208,7 +208,9 @@ static void request_done(struct chim_http_conn *c, uint64_t now)
 static void copy_path(const struct chim_http_conn *c, const struct chim__http_pend *p, char *out)
 {
     size_t a = CHIM_HTTP_PATH_RING - p->path_off; /* bytes before the ring wraps */
-    if (a >= p->path_len) {
+    if (p->path_len <= 16 && a >= 16) {           /* out has room for 16 */
+        memcpy(out, c->ring + p->path_off, 16);
+    } else if (a >= p->path_len) {
         memcpy(out, c->ring + p->path_off, p->path_len);
     } else {
         memcpy(out, c->ring + p->path_off, a);
@@ -225,7 +227,7 @@ static void emit(struct chim_http_conn *c, uint32_t xflags, chim_http_cb cb, voi
         char path[CHIM_HTTP_PATH_MAX + 1], host[CHIM_HTTP_HOST_MAX + 1];
         struct chim_http_exchange x;
         copy_path(c, p, path);
-        memcpy(host, c->host, c->host_len);
+        memcpy(host, c->host, CHIM_HTTP_HOST_MAX);
         host[c->host_len] = 0;
         x.method = methods[p->method];
         x.path = path;
@@ -316,6 +318,9 @@ static void header_name_end(struct chim_http_conn *c, struct chim__http_stream *
 }
 
 static void token_flags(struct chim__http_stream *s, unsigned m);
+
+/* Bytes that end a value token. */
+static const uint8_t vsep[256] = {[','] = 1, [' '] = 1, ['\t'] = 1};
 
 /* A value token ended: record what it matched (exact, or prefix for X-Cache). */
 static void token_end(struct chim__http_stream *s)
@@ -432,9 +437,6 @@ static int header_end(struct chim_http_conn *c, struct chim__http_stream *s)
     s->remain = 0;
     return 0;
 }
-
-/* Bytes that end a value token. */
-static const uint8_t vsep[256] = {[','] = 1, [' '] = 1, ['\t'] = 1};
 
 /* token_run then token_end for a whole token t[0..n) (n > 0), the stream
  * at the start of a token (pos 0, cand reset). */
@@ -1216,8 +1218,13 @@ path_end:
     if (!el || !fits(s, e + 9 + el))
         return 0;
     uint64_t packed = 0;
-    for (size_t i = 0; i < m && i < 8; i++)
-        packed |= (uint64_t)p[i] << (8 * i);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (m < 8 && n >= 8) /* the first m bytes, as below */
+        packed = ld64(p) & ((1ull << (8 * m)) - 1);
+    else
+#endif
+        for (size_t i = 0; i < m && i < 8; i++)
+            packed |= (uint64_t)p[i] << (8 * i);
     s->remain = packed;
     set_method(c, m <= 8 ? method_code(packed, (unsigned)m) : M_OTHER);
     path_run(c, p + m + 1, q - m - 1);
@@ -1365,20 +1372,78 @@ static size_t chunk_line(struct chim_http_conn *c, struct chim__http_stream *s, 
 /* Lengths below 16 of the names that are read, with their first byte. */
 static const char read_first[16] = {[4] = 'h', [7] = 'x', [10] = 'c', [14] = 'c'};
 
-/* `acc` bytes of lines with names that are not read were taken: the state
- * header_line leaves after such a line. */
-static inline void skipped(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
-                           size_t acc)
+/* The bytes p[0..n) of whole header lines were taken: counted here; when
+ * the last of them had a name that is not read (`none`), the state it
+ * leaves, as header_line's, is set (the lines before it leave the same). */
+static inline void taken(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
+                         size_t n, int none)
 {
-    if (!acc)
+    if (!n)
         return;
+    if (none) {
+        s->hkind = H_NONE;
+        s->flags &= (uint16_t) ~(HS_VSTART | HS_VEND);
+        s->remain = 0;
+        s->pos = 0;
+        s->cand = 0;
+    }
+    add_bytes(c, is_req, n);
+    s->hbytes += (uint32_t)n;
+}
+
+/* header_take for a header that is read (k, not in trailers) with the
+ * value v[0..n), but the byte counts: 0 when the byte machine has to take
+ * it (a bad Content-Length). */
+static int header_read(struct chim_http_conn *c, struct chim__http_stream *s,
+                       const unsigned char *v, size_t n, uint8_t k)
+{
+    uint16_t fl = s->flags & (uint16_t) ~(HS_VSTART | HS_VEND);
+    size_t i = 0, a;
+    uint64_t val = 0;
+    int vend = 0;
+    switch (k) {
+    case H_CL:
+        if (!cl_value(s, v, n, &val, &vend))
+            return 0;
+        fl |= (uint16_t)(HS_VSTART | HS_HAVE_CL | (vend ? HS_VEND : 0));
+        s->clen = val;
+        s->cand = 0;
+        break;
+    case H_HOST: /* requests only */
+        while (i < n && is_ws(v[i]))
+            i++;
+        a = n - i < CHIM_HTTP_HOST_MAX ? n - i : CHIM_HTTP_HOST_MAX;
+        memcpy(c->host, v + i, a);
+        while (a && is_ws(c->host[a - 1])) /* as header_end */
+            a--;
+        c->host_len = (uint8_t)a;
+        if (i < n)
+            fl |= HS_VSTART;
+        s->cand = 0;
+        break;
+    default: /* read by token */
+        if (k == H_TE)
+            fl = (uint16_t)((fl | HS_HAVE_TE) & ~HS_CHUNKED);
+        s->flags = fl;
+        s->hkind = k;
+        s->pos = 0;
+        s->cand = vcand[k];
+        while (i < n) {
+            if (vsep[v[i]]) {
+                i++;
+                continue;
+            }
+            for (a = i; i < n && !vsep[v[i]];)
+                i++;
+            token_whole(s, v + a, i - a);
+        }
+        fl = s->flags;
+    }
+    s->flags = fl;
     s->hkind = H_NONE;
-    s->flags &= (uint16_t) ~(HS_VSTART | HS_VEND);
     s->remain = 0;
     s->pos = 0;
-    s->cand = 0;
-    add_bytes(c, is_req, acc);
-    s->hbytes += (uint32_t)acc;
+    return 1;
 }
 
 static size_t head_run(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
@@ -1386,6 +1451,7 @@ static size_t head_run(struct chim_http_conn *c, struct chim__http_stream *s, in
 {
     const __m128i colon = _mm_set1_epi8(':');
     size_t a = 0, last = 0, room = HDR_LIMIT - s->hbytes, e, el, h;
+    int none = 0; /* the last line taken since p + last has a name that is not read */
     while (a < n) {
         if (a + 16 > n)
             goto slow;
@@ -1415,16 +1481,16 @@ static size_t head_run(struct chim_http_conn *c, struct chim__http_stream *s, in
             goto slow;
         char f = read_first[col];
         uint8_t k = f && (p[a] | 0x20) == f && (is_req || f != 'h') ? header_kind(p + a, col) : 0;
-        if (k) {
-            skipped(c, s, is_req, a - last);
-            if (!header_take(c, s, is_req, p + a, col, e - a, el, k))
-                return a;
-            last = e + el;
+        if (k && !header_read(c, s, p + a + col + 1, e - a - col - 1, k)) {
+            taken(c, s, is_req, a - last, none);
+            return a;
         }
+        none = !k;
         a = e + el;
         continue;
     slow: /* this line as header_line takes it, or the byte machine */
-        skipped(c, s, is_req, a - last);
+        taken(c, s, is_req, a - last, none);
+        none = 0;
         if (p[a] == '\r' || p[a] == '\n') { /* the empty line ends the head */
             el = eol_len(p, a, n);
             return el && el <= room - a ? a + line_done(c, s, is_req, el, L_HEMPTY, now, cb, ctx)
@@ -1435,7 +1501,7 @@ static size_t head_run(struct chim_http_conn *c, struct chim__http_stream *s, in
         a += h;
         last = a;
     }
-    skipped(c, s, is_req, a - last);
+    taken(c, s, is_req, a - last, none);
     return a;
 }
 #endif
