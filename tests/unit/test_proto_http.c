@@ -939,3 +939,126 @@ Test(proto_http, fast_random_heads_whole_vs_bytewise)
         same_outcome(&a, &la, &b, &lb, req, (size_t)iter);
     }
 }
+
+/* ---- whole-head run --------------------------------------------------------
+ *
+ * Header lines whole in the buffer are taken by one load at their start and a
+ * scan for their end; names of a read length whose first byte matches are
+ * compared, every other line only counted. */
+
+Test(proto_http, head_run_same_length_same_first_byte)
+{
+    /* Names of the read lengths that start like a read name but differ later
+     * (and in other cases) are not read; the real ones still are. */
+    struct seg t[] = {
+        {IN, "GET /a HTTP/1.1\r\nHosx: wrong.example\r\nhOsT: \t right.example \t\r\n"
+             "Hist: no\r\nX-Ok: 1\r\n\r\n"},
+        {OUT, "HTTP/1.1 200 OK\r\nContent-Lengtx: 99\r\ncontent-lengtz: 98\r\n"
+              "Contact-Length: 97\r\nConnectiox: close\r\nConnecting: close\r\n"
+              "X-Cachx: MISS\r\nx-Cache: Hit-Fresh\r\nHost: resp.example\r\n"
+              "Content-Length: 3\r\nTransfer-Encodinx: chunked\r\nCONNECTION: Keep-Alive, CLOSE\r\n"
+              "\r\nabc"},
+    };
+    struct log ref;
+    fast_equiv(CHIM_HTTP_SERVER, t, 2, "same first byte", &ref);
+    cr_assert_eq(ref.n, 1);
+    cr_assert_str_eq(ref.r[0].host, "right.example");
+    cr_assert_eq(ref.r[0].rb, strlen(t[1].s));
+    cr_assert_eq(ref.r[0].cache, 1);
+    cr_assert(ref.r[0].flags & CHIM_HTTP_X_CONN_CLOSE);
+    cr_assert_eq(C.errors, 0);
+}
+
+Test(proto_http, head_run_long_lines_and_block_edges)
+{
+    /* Lines shorter than, as long as and longer than the 16-byte loads, names
+     * of 15, 16 and 17 bytes, values crossing several loads, and heads whose
+     * end falls on, before and after a 16-byte boundary (the padding value
+     * grows one byte per round), with CRLF and bare LF. */
+    static char q[512], r[1024];
+    static const char *const eols[] = {"\r\n", "\n"};
+    for (int e = 0; e < 2; e++) {
+        const char *el = eols[e];
+        for (int pad = 0; pad < 18; pad++) {
+            char v[32];
+            memset(v, 'v', (size_t)pad);
+            v[pad] = 0;
+            snprintf(q, sizeof q,
+                     "GET /%s HTTP/1.1%sHost: h%s%sAbcdefghijklmno: x%sAbcdefghijklmnop: y%s"
+                     "Abcdefghijklmnopq: z%s%s",
+                     v, el, v, el, el, el, el, el);
+            snprintf(r, sizeof r,
+                     "HTTP/1.1 200 OK%sA: %s%sContent-Length: 2%s"
+                     "X-Long: 0123456789abcdef0123456789abcdef0123456789abcdef01234%s"
+                     "Transfer-Encoding-X: chunked%sConnection: close%sB: %s%s%sok",
+                     el, v, el, el, el, el, el, v, el, el);
+            struct seg t[] = {{IN, q}, {OUT, r}};
+            struct log ref;
+            fast_equiv(CHIM_HTTP_SERVER, t, 2, q, &ref);
+            cr_assert_eq(ref.n, 1, "%s", q);
+            cr_assert_eq(ref.r[0].rb, strlen(r), "%s", r);
+            cr_assert(ref.r[0].flags & CHIM_HTTP_X_CONN_CLOSE);
+            cr_assert_eq(C.errors, 0, "%s", q);
+        }
+    }
+}
+
+Test(proto_http, head_run_bad_lines_after_good_ones)
+{
+    /* A bad line after a run of lines that are only counted: the error and the
+     * counts are those of the byte machine, whatever the split. */
+    static const char *const bad[] = {
+        "Bad Name: x\r\n",
+        " obs-fold\r\n",
+        "NoColonAtAllInThisLine\r\n",
+        "X: a\rb\r\n",
+        ": empty\r\n",
+        "Content-Length: 1x\r\n",
+        "Content-Length: 3\r\n",
+        "Abcdefghijklmnopqrstu_vwxyz: ok\r\n",
+        "X_Y: ok\r\n",
+    };
+    static char r[512];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(r, sizeof r,
+                 "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nContent-Length: 4\r\n"
+                 "Date: Tue, 24 Nov 2026 10:15:42 GMT\r\n%sAccept-Ranges: bytes\r\n\r\nbody",
+                 bad[i]);
+        struct seg t[] = {{IN, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"}, {OUT, r}};
+        struct log ref;
+        fast_equiv(CHIM_HTTP_SERVER, t, 2, bad[i], &ref);
+    }
+}
+
+Test(proto_http, head_run_limit_among_counted_lines)
+{
+    /* Many short lines that are only counted, the head 64 KiB give or take a
+     * few bytes: the limit applies at the same byte whole and cut. */
+    static char buf[70000];
+    static struct chim_http_conn a, b;
+    static struct log la, lb;
+    const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    for (size_t total = 65532; total <= 65540; total++) {
+        size_t n = (size_t)sprintf(buf, "GET / HTTP/1.1\r\n");
+        while (total - n > 60)
+            n += (size_t)sprintf(buf + n, "X-Some-Header: 0123456789\r\n");
+        n += (size_t)sprintf(buf + n, "X-Pad: ");
+        memset(buf + n, 'p', total - n - 4);
+        n = total - 4;
+        n += (size_t)sprintf(buf + n, "\r\n\r\n");
+        cr_assert_eq(n, total);
+        memset(&la, 0, sizeof la);
+        chim_http_init(&a, CHIM_HTTP_SERVER);
+        chim_http_feed(&a, IN, buf, n, 1, on_x, &la);
+        chim_http_feed(&a, OUT, resp, strlen(resp), 2, on_x, &la);
+        cr_assert_eq(a.errors, (uint32_t)(total > 64 * 1024), "total %zu", total);
+        for (size_t cut = 0; cut <= n; cut += cut < 64 || cut > n - 64 ? 1 : 997) {
+            memset(&lb, 0, sizeof lb);
+            chim_http_init(&b, CHIM_HTTP_SERVER);
+            chim_http_feed(&b, IN, buf, cut, 1, on_x, &lb);
+            chim_http_feed(&b, IN, buf + cut, n - cut, 1, on_x, &lb);
+            chim_http_feed(&b, OUT, resp, strlen(resp), 2, on_x, &lb);
+            same_outcome(&a, &la, &b, &lb, "limit run", cut);
+        }
+    }
+}
