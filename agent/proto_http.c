@@ -1369,8 +1369,10 @@ static size_t chunk_line(struct chim_http_conn *c, struct chim__http_stream *s, 
  * the end, a stray CR, the header limit, trailers) stops the run; the line
  * is then taken by header_line or the byte machine. */
 #ifdef __SSE2__
-/* Lengths below 16 of the names that are read, with their first byte. */
-static const char read_first[16] = {[4] = 'h', [7] = 'x', [10] = 'c', [14] = 'c'};
+/* Lengths below 16 of the names that are read, with their first byte: in
+ * requests, then in responses (Host is read in requests only). */
+static const char read_first[32] = {[4] = 'h',      [7] = 'x',       [10] = 'c',     [14] = 'c',
+                                    [16 + 7] = 'x', [16 + 10] = 'c', [16 + 14] = 'c'};
 
 /* The bytes p[0..n) of whole header lines were taken: counted here; when
  * the last of them had a name that is not read (`none`), the state it
@@ -1452,6 +1454,7 @@ static size_t head_run(struct chim_http_conn *c, struct chim__http_stream *s, in
     const __m128i colon = _mm_set1_epi8(':');
     size_t a = 0, last = 0, room = HDR_LIMIT - s->hbytes, e, el, h;
     int none = 0; /* the last line taken since p + last has a name that is not read */
+    const char *first = is_req ? read_first : read_first + 16;
     while (a < n) {
         if (a + 16 > n)
             goto slow;
@@ -1471,16 +1474,16 @@ static size_t head_run(struct chim_http_conn *c, struct chim__http_stream *s, in
             e += (size_t)__builtin_ctz(em);
         else
             goto slow;
-        if (p[e] == '\n')
-            el = 1;
-        else if (e + 1 < n && p[e + 1] == '\n')
+        if (e + 1 < n && p[e + 1] == '\n' && p[e] == '\r')
             el = 2;
+        else if (p[e] == '\n')
+            el = 1;
         else
             goto slow;
         if (e + el > room) /* every byte before p + a counts */
             goto slow;
-        char f = read_first[col];
-        uint8_t k = f && (p[a] | 0x20) == f && (is_req || f != 'h') ? header_kind(p + a, col) : 0;
+        char f = first[col];
+        uint8_t k = f && (p[a] | 0x20) == f ? header_kind(p + a, col) : 0;
         if (k && !header_read(c, s, p + a + col + 1, e - a - col - 1, k)) {
             taken(c, s, is_req, a - last, none);
             return a;
