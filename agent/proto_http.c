@@ -8,11 +8,11 @@
  * requests) and the Host header. Body bytes are skipped in bulk. A line that
  * is whole in the buffer (the usual case: a head arrives in one read or one
  * writev) is taken in one step, found with SSE2 (memchr elsewhere), only the
- * few header names that matter compared, and a header section whole in the
- * buffer is taken as one run in which the other header lines are only
- * counted; otherwise header bytes go through
- * one switch per byte, and both paths leave the same state after a line, so
- * any split of the input gives the same exchanges. Anything that does not
+ * few header names that matter compared; header lines whole in the buffer
+ * are taken as one run in which the other header lines are only counted.
+ * Otherwise header bytes go through one switch per byte, and both paths
+ * leave the same state after a line, so any split of the input gives the
+ * same exchanges. Anything that does not
  * parse puts the connection in an error state (counted) until re-init.
  */
 #include "proto_http.h"
