@@ -105,6 +105,15 @@ static inline struct chim_conn *chim__conn_get(uint32_t id)
 
 static inline int chim__conn_trylock(struct chim_conn *c)
 {
+    /* One thread: only a signal handler can interleave, and it runs to
+     * completion, so a plain test-and-set is enough. */
+    if (!__atomic_load_n(&chim__many_threads, __ATOMIC_RELAXED)) {
+        if (__atomic_load_n(&c->lock, __ATOMIC_RELAXED))
+            return 0;
+        __atomic_store_n(&c->lock, 1, __ATOMIC_RELAXED);
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        return 1;
+    }
     return !__atomic_exchange_n(&c->lock, 1, __ATOMIC_ACQUIRE);
 }
 
