@@ -103,7 +103,11 @@ static void line(const char *group, const char *what, const char *fmt, double v)
 
 static void scenario_lines(const char *name, const cJSON *rep, const struct chim_load_result *l)
 {
-    if (!strcmp(name, "llm")) {
+    if (!strcmp(name, "llm_batch")) {
+        line("LLM service", "batch throughput (closed loop)", "%.1f rps", l->rps);
+        line("LLM service", "batch P95 (server side)", "%.2f ms",
+             num(route(rep, "POST", "/api/v1/generate"), "p95_ms"));
+    } else if (!strcmp(name, "llm")) {
         const cJSON *g = route(rep, "POST", "/api/v1/generate");
         line("LLM service", "generate P95 (server side)", "%.2f ms", num(g, "p95_ms"));
         line("LLM service", "LLM provider P95 (upstream)", "%.2f ms",
@@ -227,6 +231,7 @@ static void scenarios(struct chim_quick_opts *q, const struct chim_config *cfg)
     static const struct scen list[] = {
         {"llm", "llm", 0, 0, NULL, NULL},
         {"transform", "transform", 0, 0, NULL, NULL},
+        {"llm_batch", "llm", 1, 0, NULL, NULL},
         {"eviction", "llm", 0, 8, NULL, NULL},
         {"closed", "api", 1, 0, NULL, NULL},
         {"leak", "transform", 0, 0, NULL, "/api/v1/transform"},

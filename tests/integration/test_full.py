@@ -18,7 +18,7 @@ out = subprocess.run([COLLECT, "full", "--duration", "4", "--runs", "3", "--set"
 print(out.stdout)
 print(out.stderr[-2000:])
 check(out.returncode in (0, 1), f"full ran (exit {out.returncode})")
-for what in ("generate P95", "LLM provider P95", "cache hit ratio", "cache speedup",
+for what in ("generate P95", "LLM provider P95", "batch throughput", "batch P95", "cache hit ratio", "cache speedup",
              "single P95", "memory per request", "8-entry cache", "closed-loop maximum",
              "live heap at exit", "parallel speedup", "peak RSS with glibc",
              "peak RSS with jemalloc", "reduction with jemalloc", "stability"):
