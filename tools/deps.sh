@@ -8,7 +8,8 @@ pkgs=(build-essential cmake pkg-config libunwind-dev libjemalloc-dev libjemalloc
       libcjson-dev libdw-dev libelf-dev libmicrohttpd-dev libncurses-dev)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(libcriterion-dev nginx-light redis-server redis-tools memcached wrk curl
-         python3 perl sqlite3 git valgrind clang tmux procps chromium prometheus)
+         python3 perl sqlite3 git valgrind clang libclang-rt-14-dev tmux procps chromium
+         prometheus)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
