@@ -1,2 +1,0 @@
-/* Keeps chim_proto non-empty until parsers land. */
-int chim__proto_stub;
