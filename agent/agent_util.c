@@ -84,3 +84,29 @@ void chim__debug(const char *a, const char *b)
     syscall(SYS_write, 2, "\n", 1);
     errno = saved;
 }
+
+/* Field `field` (1-based, space-separated) of a /proc file as a number, 0 if
+ * absent. Text up to the last ')' counts as the first two fields, since a
+ * process name in /proc/<pid>/stat may hold spaces. */
+uint64_t chim__proc_u64(const char *path, int field)
+{
+    char buf[1024];
+    ssize_t n = chim__read_file(path, buf, sizeof buf - 1);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    const char *p = buf;
+    int at = 1;
+    for (const char *q = buf; *q; q++)
+        if (*q == ')') {
+            p = q + 1;
+            at = 2;
+        }
+    for (; *p && at < field; p++)
+        if (*p == ' ')
+            at++;
+    uint64_t v = 0;
+    while (*p >= '0' && *p <= '9')
+        v = v * 10 + (uint64_t)(*p++ - '0');
+    return v;
+}

@@ -324,11 +324,10 @@ static void count_failed(void)
 
 /* ---- the interposed entry points ------------------------------------------ */
 
-INLINE void *do_malloc(size_t n, void *ra)
+/* Counts what an allocating call returned (p of n requested bytes, asked
+ * for from return address ra) and hands p back. */
+INLINE void *counted(void *p, size_t n, void *ra)
 {
-    if (CHIM_UNLIKELY(!ready()))
-        return boot_alloc(n, 16);
-    void *p = chim__next.malloc(n);
     if (CHIM_LIKELY(p != NULL)) {
         count_alloc(n, p);
         CHIM_LEAK_ON_ALLOC(p, n, ra);
@@ -336,6 +335,13 @@ INLINE void *do_malloc(size_t n, void *ra)
         count_failed();
     }
     return p;
+}
+
+INLINE void *do_malloc(size_t n, void *ra)
+{
+    if (CHIM_UNLIKELY(!ready()))
+        return boot_alloc(n, 16);
+    return counted(chim__next.malloc(n), n, ra);
 }
 
 EXPORT void *malloc(size_t n)
@@ -368,14 +374,7 @@ EXPORT void *calloc(size_t n, size_t m)
     }
     if (CHIM_UNLIKELY(!ready()))
         return boot_alloc(total, 16); /* the arena is never reused: already zero */
-    void *p = chim__next.calloc(n, m);
-    if (CHIM_LIKELY(p != NULL)) {
-        count_alloc(total, p);
-        CHIM_LEAK_ON_ALLOC(p, total, RA());
-    } else {
-        count_failed();
-    }
-    return p;
+    return counted(chim__next.calloc(n, m), total, RA());
 }
 
 /* realloc of a bootstrap block: move it to the next allocator. */
@@ -446,14 +445,7 @@ INLINE void *aligned_common(size_t a, size_t n, void *(*fn)(size_t, size_t), voi
 {
     if (CHIM_UNLIKELY(!ready()))
         return boot_alloc(n, a);
-    void *p = fn(a, n);
-    if (CHIM_LIKELY(p != NULL)) {
-        count_alloc(n, p);
-        CHIM_LEAK_ON_ALLOC(p, n, ra);
-    } else {
-        count_failed();
-    }
-    return p;
+    return counted(fn(a, n), n, ra);
 }
 
 EXPORT void *memalign(size_t a, size_t n)
@@ -478,12 +470,7 @@ EXPORT int posix_memalign(void **out, size_t a, size_t n)
         return 0;
     }
     int rc = chim__next.posix_memalign(out, a, n);
-    if (rc == 0) {
-        count_alloc(n, *out);
-        CHIM_LEAK_ON_ALLOC(*out, n, RA());
-    } else {
-        count_failed();
-    }
+    counted(rc == 0 ? *out : NULL, n, RA());
     return rc;
 }
 
@@ -491,28 +478,14 @@ EXPORT void *valloc(size_t n)
 {
     if (CHIM_UNLIKELY(!ready()))
         return boot_alloc(n, 4096);
-    void *p = chim__next.valloc(n);
-    if (CHIM_LIKELY(p != NULL)) {
-        count_alloc(n, p);
-        CHIM_LEAK_ON_ALLOC(p, n, RA());
-    } else {
-        count_failed();
-    }
-    return p;
+    return counted(chim__next.valloc(n), n, RA());
 }
 
 EXPORT void *pvalloc(size_t n)
 {
     if (CHIM_UNLIKELY(!ready()))
         return boot_alloc((n + 4095) & ~(size_t)4095, 4096);
-    void *p = chim__next.pvalloc(n);
-    if (CHIM_LIKELY(p != NULL)) {
-        count_alloc(n, p);
-        CHIM_LEAK_ON_ALLOC(p, n, RA());
-    } else {
-        count_failed();
-    }
-    return p;
+    return counted(chim__next.pvalloc(n), n, RA());
 }
 
 EXPORT size_t malloc_usable_size(void *p)

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "agent.h"
-#include "net_track.h"
+#include "net_conn.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -59,6 +59,17 @@ static struct real_fns real;
                                     : (*(void **)&real.name = dlsym(RTLD_NEXT, sym), real.name))
 
 #define TRACKING() CHIM_LIKELY(chim__net_on)
+
+/* Data on fd is worth a look: tracking is on and fd is not a descriptor
+ * already found uninteresting (file, pipe, listening socket, TLS ...):
+ * those cost this one lookup, without a call or errno being touched. */
+static inline int watched(int fd)
+{
+    if (!TRACKING())
+        return 0;
+    const struct chim_fdent *e = chim__fdent(fd, 0);
+    return !e || e->kind != CHIM_FD_IGNORED;
+}
 
 /* Runs a tracker call with the host's errno preserved. */
 #define NOTE(call)                                                                                 \
@@ -165,7 +176,7 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
 EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
     ssize_t r = REAL(read, "read")(fd, buf, n);
-    if (TRACKING())
+    if (watched(fd))
         note_in(fd, buf, r);
     return r;
 }
@@ -173,7 +184,7 @@ EXPORT ssize_t read(int fd, void *buf, size_t n)
 EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
     ssize_t r = REAL(read_chk, "__read_chk")(fd, buf, n, buflen);
-    if (TRACKING())
+    if (watched(fd))
         note_in(fd, buf, r);
     return r;
 }
@@ -181,7 +192,7 @@ EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
     ssize_t r = REAL(recv, "recv")(fd, buf, n, flags);
-    if (TRACKING() && !(flags & MSG_PEEK))
+    if (watched(fd) && !(flags & MSG_PEEK))
         note_in(fd, buf, r);
     return r;
 }
@@ -189,7 +200,7 @@ EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 {
     ssize_t r = REAL(recv_chk, "__recv_chk")(fd, buf, n, buflen, flags);
-    if (TRACKING() && !(flags & MSG_PEEK))
+    if (watched(fd) && !(flags & MSG_PEEK))
         note_in(fd, buf, r);
     return r;
 }
@@ -197,7 +208,7 @@ EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *a, socklen_t *l)
 {
     ssize_t r = REAL(recvfrom, "recvfrom")(fd, buf, n, flags, a, l);
-    if (TRACKING() && !(flags & MSG_PEEK))
+    if (watched(fd) && !(flags & MSG_PEEK))
         note_in(fd, buf, r);
     return r;
 }
@@ -206,7 +217,7 @@ EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int fl
                               struct sockaddr *a, socklen_t *l)
 {
     ssize_t r = REAL(recvfrom_chk, "__recvfrom_chk")(fd, buf, n, buflen, flags, a, l);
-    if (TRACKING() && !(flags & MSG_PEEK))
+    if (watched(fd) && !(flags & MSG_PEEK))
         note_in(fd, buf, r);
     return r;
 }
@@ -214,9 +225,9 @@ EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int fl
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
     ssize_t r = REAL(readv, "readv")(fd, iov, cnt);
-    if (TRACKING() && r > 0)
+    if (watched(fd) && r > 0)
         NOTE(chim__net_io(fd, CHIM_NET_IN, iov, cnt, (size_t)r));
-    else if (TRACKING() && r == 0)
+    else if (watched(fd) && r == 0)
         NOTE(chim__net_eof(fd));
     return r;
 }
@@ -224,9 +235,9 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
     ssize_t r = REAL(recvmsg, "recvmsg")(fd, m, flags);
-    if (TRACKING() && r > 0 && !(flags & MSG_PEEK))
+    if (watched(fd) && r > 0 && !(flags & MSG_PEEK))
         NOTE(chim__net_io(fd, CHIM_NET_IN, m->msg_iov, (int)m->msg_iovlen, (size_t)r));
-    else if (TRACKING() && r == 0)
+    else if (watched(fd) && r == 0)
         NOTE(chim__net_eof(fd));
     return r;
 }
@@ -234,7 +245,7 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct timespec *t)
 {
     int r = REAL(recvmmsg, "recvmmsg")(fd, v, n, flags, t);
-    for (int i = 0; TRACKING() && i < r && !(flags & MSG_PEEK); i++)
+    for (int i = 0; watched(fd) && i < r && !(flags & MSG_PEEK); i++)
         NOTE(chim__net_io(fd, CHIM_NET_IN, v[i].msg_hdr.msg_iov, (int)v[i].msg_hdr.msg_iovlen,
                           v[i].msg_len));
     return r;
@@ -245,7 +256,7 @@ EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct tim
 EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
     ssize_t r = REAL(write, "write")(fd, buf, n);
-    if (TRACKING())
+    if (watched(fd))
         note_out(fd, buf, r);
     return r;
 }
@@ -253,7 +264,7 @@ EXPORT ssize_t write(int fd, const void *buf, size_t n)
 EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
     ssize_t r = REAL(send, "send")(fd, buf, n, flags);
-    if (TRACKING())
+    if (watched(fd))
         note_out(fd, buf, r);
     return r;
 }
@@ -262,7 +273,7 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct
                       socklen_t l)
 {
     ssize_t r = REAL(sendto, "sendto")(fd, buf, n, flags, a, l);
-    if (TRACKING())
+    if (watched(fd))
         note_out(fd, buf, r);
     return r;
 }
@@ -270,7 +281,7 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
     ssize_t r = REAL(writev, "writev")(fd, iov, cnt);
-    if (TRACKING() && r > 0)
+    if (watched(fd) && r > 0)
         NOTE(chim__net_io(fd, CHIM_NET_OUT, iov, cnt, (size_t)r));
     return r;
 }
@@ -278,7 +289,7 @@ EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
     ssize_t r = REAL(sendmsg, "sendmsg")(fd, m, flags);
-    if (TRACKING() && r > 0)
+    if (watched(fd) && r > 0)
         NOTE(chim__net_io(fd, CHIM_NET_OUT, m->msg_iov, (int)m->msg_iovlen, (size_t)r));
     return r;
 }
@@ -286,7 +297,7 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
 {
     int r = REAL(sendmmsg, "sendmmsg")(fd, v, n, flags);
-    for (int i = 0; TRACKING() && i < r; i++)
+    for (int i = 0; watched(fd) && i < r; i++)
         NOTE(chim__net_io(fd, CHIM_NET_OUT, v[i].msg_hdr.msg_iov, (int)v[i].msg_hdr.msg_iovlen,
                           v[i].msg_len));
     return r;

@@ -99,19 +99,7 @@ uint64_t chim__net_sec; /* the coarse second the last tick saw */
 
 static uint64_t current_rss(void)
 {
-    char buf[128];
-    ssize_t n = chim__read_file("/proc/self/statm", buf, sizeof buf - 1);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    const char *p = buf;
-    while (*p && *p != ' ')
-        p++;
-    uint64_t pages = 0;
-    while (*p == ' ')
-        p++;
-    while (*p >= '0' && *p <= '9')
-        pages = pages * 10 + (uint64_t)(*p++ - '0');
+    uint64_t pages = chim__proc_u64("/proc/self/statm", 2); /* resident */
     return pages * (chim__seg ? chim__seg->page_size : 4096);
 }
 

@@ -122,19 +122,7 @@ static int open_dir(const char *dir)
 /* Field 22 of /proc/self/stat: start time in clock ticks since boot. */
 static uint64_t start_ticks(void)
 {
-    char buf[1024];
-    ssize_t n = chim__read_file("/proc/self/stat", buf, sizeof buf - 1);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    for (int field = 2; p && *p && field < 22; p++)
-        if (*p == ' ')
-            field++;
-    uint64_t v = 0;
-    while (p && *p >= '0' && *p <= '9')
-        v = v * 10 + (uint64_t)(*p++ - '0');
-    return v;
+    return chim__proc_u64("/proc/self/stat", 22);
 }
 
 /* The command line, arguments joined by spaces (a server may retitle

@@ -285,12 +285,6 @@ static void add_network(cJSON *o, const struct chim_net_stats *st, int io_uring)
                                                    "I/O through it is not visible"));
 }
 
-void chim__report_net(cJSON *o, const struct chim_seg *const *segs, size_t n);
-
-/* Per-second series of one or several processes: deltas of cumulative
- * counters, summed across processes for the same second. */
-void chim__report_series(cJSON *o, const struct chim_seg *const *segs, size_t n);
-
 void chim__report_net(cJSON *o, const struct chim_seg *const *segs, size_t n)
 {
     struct net_totals *t = calloc(1, sizeof *t);
