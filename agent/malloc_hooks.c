@@ -32,6 +32,9 @@
 
 struct chim_alloc_fns chim__next;
 int chim__glibc_fast_usable;
+/* Set once the next allocator is resolved and is glibc's (usable sizes read
+ * inline): the entry points then take their short paths. */
+static int fast_ready;
 
 /* ---- bootstrap arena ---------------------------------------------------- */
 
@@ -192,6 +195,7 @@ int chim__resolve_next(void)
     chim__glibc_fast_usable = glibc && check_glibc_usable(&fns);
     chim__next = fns; /* the stores of fns complete before `free` is seen */
     __atomic_store_n(&chim__next.free, fns.free, __ATOMIC_RELEASE);
+    __atomic_store_n(&fast_ready, chim__glibc_fast_usable, __ATOMIC_RELEASE);
     __atomic_store_n(&resolving, 0, __ATOMIC_RELEASE);
     return 0;
 }
@@ -224,7 +228,9 @@ static inline int ready(void)
 
 /* ---- accounting ----------------------------------------------------------- */
 
-#define BUMP(field, v) __atomic_store_n(&(field), (field) + (v), __ATOMIC_RELAXED)
+/* Plain read-modify-write: only this thread writes its slot; readers in
+ * other processes see whole aligned words (x86-64). */
+#define BUMP(field, v) ((field) += (v))
 
 static inline __attribute__((always_inline)) void slot_alloc(struct chim_thread_slot *s, size_t req,
                                                              size_t u)
@@ -344,12 +350,81 @@ INLINE void *do_malloc(size_t n, void *ra)
     return counted(chim__next.malloc(n), n, ra);
 }
 
-EXPORT void *malloc(size_t n)
+/* ---- the short paths --------------------------------------------------------
+ * Next allocator glibc's (usable sizes read inline), the thread's slot bound:
+ * the common case. Everything else leaves through a tail call to a noinline
+ * function, so a short path saves no register it does not need. Those
+ * functions are entered by a jump: the return address they read is the
+ * host's (the leak tests check the call sites this gives). */
+
+#define NOINLINE static __attribute__((noinline))
+
+NOINLINE void *malloc_general(size_t n)
 {
     return do_malloc(n, RA());
 }
 
-EXPORT void free(void *p)
+NOINLINE void *counted_general(void *p, size_t n)
+{
+    return counted(p, n, RA());
+}
+
+NOINLINE void *leak_alloc_out(void *p, size_t n)
+{
+    chim__leak_alloc(p, n, RA());
+    return p;
+}
+
+NOINLINE void *flush_alloc_out(struct chim_thread_slot *s, void *p, size_t n)
+{
+    chim__slot_flush(s);
+    CHIM_LEAK_ON_ALLOC(p, n, RA());
+    return p;
+}
+
+static inline int fast(void)
+{
+    return __atomic_load_n(&fast_ready, __ATOMIC_ACQUIRE);
+}
+
+/* glibc's usable size: the chunk size less its 8-byte header, less 8 more
+ * for an mmapped chunk (bit 1). */
+static inline size_t glibc_usable(const void *p)
+{
+    size_t sz = ((const size_t *)p)[-1];
+    return (sz & ~(size_t)7) - 8 - ((sz & 2) << 2);
+}
+
+/* Counts an allocating call's result on the short path and hands it back. */
+INLINE void *counted_fast(void *p, size_t n)
+{
+    struct chim_thread_slot *s = chim__tls.slot;
+    if (CHIM_UNLIKELY(p == NULL || s == NULL))
+        return counted_general(p, n);
+    size_t u = glibc_usable(p);
+    BUMP(s->mem.bytes_requested, n);
+    BUMP(s->mem.bytes_allocated, u);
+    BUMP(s->mem.size_class[chim_size_class(n)], 1);
+    int64_t pend = s->pending + (int64_t)u;
+    __atomic_store_n(&s->pending, pend, __ATOMIC_RELAXED);
+    if (pend > s->pending_hi) {
+        __atomic_store_n(&s->pending_hi, pend, __ATOMIC_RELAXED);
+        if (CHIM_UNLIKELY(pend >= CHIM_FLUSH_BYTES))
+            return flush_alloc_out(s, p, n);
+    }
+    if (CHIM_UNLIKELY((chim__tls.leak_left -= (int64_t)n) < 0))
+        return leak_alloc_out(p, n);
+    return p;
+}
+
+EXPORT void *malloc(size_t n)
+{
+    if (CHIM_UNLIKELY(!fast()))
+        return malloc_general(n);
+    return counted_fast(chim__next.malloc(n), n);
+}
+
+NOINLINE void free_general(void *p)
 {
     if (!p)
         return;
@@ -364,7 +439,38 @@ EXPORT void free(void *p)
     chim__next.free(p);
 }
 
-EXPORT void *calloc(size_t n, size_t m)
+NOINLINE void free_leak_out(void *p)
+{
+    chim__leak_free(p);
+    chim__next.free(p);
+}
+
+NOINLINE void free_flush_out(struct chim_thread_slot *s, void *p)
+{
+    chim__slot_flush(s);
+    CHIM_LEAK_ON_FREE(p);
+    chim__next.free(p);
+}
+
+EXPORT void free(void *p)
+{
+    struct chim_thread_slot *s = chim__tls.slot;
+    if (CHIM_UNLIKELY(p == NULL || s == NULL || is_boot(p) || !fast()))
+        return free_general(p);
+    size_t u = glibc_usable(p); /* before the real free: p may be reused at once */
+    BUMP(s->mem.frees, 1);
+    BUMP(s->mem.bytes_freed, u);
+    int64_t pend = s->pending - (int64_t)u;
+    __atomic_store_n(&s->pending, pend, __ATOMIC_RELAXED);
+    if (CHIM_UNLIKELY(pend <= -CHIM_FLUSH_BYTES))
+        return free_flush_out(s, p);
+    unsigned char *f = chim__leak_filter;
+    if (CHIM_UNLIKELY(f != NULL) && f[chim__filter_slot(p)])
+        return free_leak_out(p);
+    chim__next.free(p);
+}
+
+NOINLINE void *calloc_general(size_t n, size_t m)
 {
     size_t total;
     if (__builtin_mul_overflow(n, m, &total)) {
@@ -375,6 +481,14 @@ EXPORT void *calloc(size_t n, size_t m)
     if (CHIM_UNLIKELY(!ready()))
         return boot_alloc(total, 16); /* the arena is never reused: already zero */
     return counted(chim__next.calloc(n, m), total, RA());
+}
+
+EXPORT void *calloc(size_t n, size_t m)
+{
+    size_t total;
+    if (CHIM_UNLIKELY(__builtin_mul_overflow(n, m, &total) || !fast()))
+        return calloc_general(n, m);
+    return counted_fast(chim__next.calloc(n, m), total);
 }
 
 /* realloc of a bootstrap block: move it to the next allocator. */
@@ -425,9 +539,41 @@ INLINE void *do_realloc(void *p, size_t n, void *ra)
     return q;
 }
 
-EXPORT void *realloc(void *p, size_t n)
+NOINLINE void *realloc_general(void *p, size_t n)
 {
     return do_realloc(p, n, RA());
+}
+
+/* The real realloc returned NULL after the short path counted the free. */
+NOINLINE void *realloc_failed_out(size_t old, size_t n)
+{
+    if (n != 0) {
+        count_unfree(old); /* the old block is still live */
+        count_failed();
+    }
+    return NULL;
+}
+
+EXPORT void *realloc(void *p, size_t n)
+{
+    struct chim_thread_slot *s = chim__tls.slot;
+    unsigned char *f = chim__leak_filter;
+    if (CHIM_UNLIKELY(p == NULL || s == NULL || is_boot(p) || !fast() ||
+                      (f != NULL && f[chim__filter_slot(p)])))
+        return realloc_general(p, n);
+    /* Count the free first: once realloc returns, the old address may
+     * already belong to another thread. */
+    size_t old = glibc_usable(p);
+    BUMP(s->mem.frees, 1);
+    BUMP(s->mem.bytes_freed, old);
+    int64_t pend = s->pending - (int64_t)old;
+    __atomic_store_n(&s->pending, pend, __ATOMIC_RELAXED);
+    if (CHIM_UNLIKELY(pend <= -CHIM_FLUSH_BYTES))
+        chim__slot_flush(s);
+    void *q = chim__next.realloc(p, n);
+    if (CHIM_UNLIKELY(q == NULL))
+        return realloc_failed_out(old, n);
+    return counted_fast(q, n);
 }
 
 EXPORT void *reallocarray(void *p, size_t n, size_t m)
