@@ -604,7 +604,7 @@ EXPORT void *aligned_alloc(size_t a, size_t n)
     return aligned_common(a, n, ready() ? chim__next.aligned_alloc : NULL, RA());
 }
 
-EXPORT int posix_memalign(void **out, size_t a, size_t n)
+NOINLINE int posix_memalign_general(void **out, size_t a, size_t n)
 {
     if (CHIM_UNLIKELY(!ready())) {
         if (a < sizeof(void *) || (a & (a - 1)))
@@ -618,6 +618,26 @@ EXPORT int posix_memalign(void **out, size_t a, size_t n)
     int rc = chim__next.posix_memalign(out, a, n);
     counted(rc == 0 ? *out : NULL, n, RA());
     return rc;
+}
+
+/* A block that the real posix_memalign returned, on the short path
+ * (entered by a jump: RA() is the host's). */
+NOINLINE int memalign_counted_out(void *p, size_t n)
+{
+    counted(p, n, RA());
+    return 0;
+}
+
+EXPORT int posix_memalign(void **out, size_t a, size_t n)
+{
+    if (CHIM_UNLIKELY(!fast()))
+        return posix_memalign_general(out, a, n);
+    int rc = chim__next.posix_memalign(out, a, n);
+    if (CHIM_UNLIKELY(rc != 0)) {
+        count_failed();
+        return rc;
+    }
+    return memalign_counted_out(*out, n);
 }
 
 EXPORT void *valloc(size_t n)

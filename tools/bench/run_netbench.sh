@@ -4,12 +4,19 @@
 #   nginx (1 worker, static file) driven by wrk, and
 #   redis-server driven by redis-benchmark (GET/SET, pipelining off).
 #   tools/bench/run_netbench.sh [BUILD_DIR] [RUNS] [SECONDS]
+# The server runs on CPU 0 and the client on CPU 1 (taskset), so a run does
+# not depend on where the scheduler happened to put them; CHIM_BENCH_PIN=0
+# leaves placement to the scheduler.
 set -euo pipefail
 build=${1:-build}; runs=${2:-5}; secs=${3:-3}
 agent=$(realpath "$build/lib/libchimagent.so")
 work=$(mktemp -d); seg=$work/seg; mkdir -m 700 "$seg"; chmod 755 "$work"
 cleanup() { pkill -F "$work/nginx.pid" 2>/dev/null || true; [ -n "${rpid:-}" ] && kill "$rpid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
+srv_cpu=(); cli_cpu=()
+if [ "${CHIM_BENCH_PIN:-1}" != 0 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  srv_cpu=(taskset -c 0); cli_cpu=(taskset -c 1)
+fi
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 echo hello > "$work/index.html"; chmod 644 "$work/index.html"
 user=""; [ "$(id -u)" = 0 ] && user="user www-data;"
@@ -20,22 +27,23 @@ http { access_log off; client_body_temp_path $work/b; proxy_temp_path $work/p; f
   uwsgi_temp_path $work/u; scgi_temp_path $work/s; server { listen 127.0.0.1:18780; root $work; } }
 CONF
 nginx_run() { # preload -> requests/s
-  env ${1:+LD_PRELOAD=$1} CHIM_DIR="$seg" ${CHIM_NET:+CHIM_NET=$CHIM_NET} nginx -c "$work/nginx.conf" -p "$work"
+  "${srv_cpu[@]}" env ${1:+LD_PRELOAD=$1} CHIM_DIR="$seg" ${CHIM_NET:+CHIM_NET=$CHIM_NET} nginx -c "$work/nginx.conf" -p "$work"
   sleep 0.3
-  wrk -t1 -c32 -d"${secs}s" http://127.0.0.1:18780/index.html | awk '/Requests\/sec/ {print $2}'
+  "${cli_cpu[@]}" wrk -t1 -c32 -d"${secs}s" http://127.0.0.1:18780/index.html | awk '/Requests\/sec/ {print $2}'
   kill -QUIT "$(cat "$work/nginx.pid")"; sleep 0.5; rm -f "$seg"/*.seg
 }
 redis_run() {
-  env ${1:+LD_PRELOAD=$1} CHIM_DIR="$seg" redis-server --port 18781 --bind 127.0.0.1 --save '' \
+  "${srv_cpu[@]}" env ${1:+LD_PRELOAD=$1} CHIM_DIR="$seg" redis-server --port 18781 --bind 127.0.0.1 --save '' \
     --appendonly no >/dev/null & rpid=$!
   sleep 0.3
-  redis-benchmark -p 18781 -q -n 200000 -c 32 -t get,set --csv | awk -F'"' 'NR>1 {s+=$4; n++} END {print s/n}'
+  "${cli_cpu[@]}" redis-benchmark -p 18781 -q -n 200000 -c 32 -t get,set --csv | awk -F'"' 'NR>1 {s+=$4; n++} END {print s/n}'
   kill "$rpid"; wait "$rpid" 2>/dev/null || true; rpid=""; rm -f "$seg"/*.seg
 }
 printf "%-8s %12s %12s %8s\n" server plain agent ratio
 for srv in nginx redis; do
   p=""; a=""
   for ((i = 0; i < runs; i++)); do p+="$(${srv}_run "") "; a+="$(${srv}_run "$agent") "; done
+  [ -n "${CHIM_BENCH_VERBOSE:-}" ] && echo "$srv plain: $p / agent: $a" >&2
   mp=$(tr ' ' '\n' <<<"$p" | grep . | median); ma=$(tr ' ' '\n' <<<"$a" | grep . | median)
   printf "%-8s %12.0f %12.0f %8.3f\n" "$srv" "$mp" "$ma" "$(awk -v a="$ma" -v b="$mp" 'BEGIN{print a/b}')"
 done
