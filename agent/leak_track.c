@@ -299,6 +299,7 @@ enum { SITE_ALLOC, SITE_FREE, SITE_UNFREE };
 struct site_delta {
     uint32_t stack;  /* 0: slot unused */
     uint32_t bucket; /* birth bucket of the blocks counted here */
+    /* alloc_w and free_w stay 0 in a shard (derived when folded) */
     int64_t allocs, frees, alloc_w, free_w, alloc_bytes, free_bytes;
     uint64_t reserved;
 };
@@ -370,8 +371,11 @@ static void delta_fold(struct site_delta *e, uint64_t now, int owner)
 {
 #define TAKE(f) (owner ? (d.f = LD(e->f), ST(e->f, 0)) : (void)(d.f = XCHG(e->f)))
     struct site_delta d = {LD(e->stack), LD(e->bucket), 0, 0, 0, 0, 0, 0, 0};
-    TAKE(allocs), TAKE(frees), TAKE(alloc_w), TAKE(free_w), TAKE(alloc_bytes), TAKE(free_bytes);
+    TAKE(allocs), TAKE(frees), TAKE(alloc_bytes), TAKE(free_bytes);
 #undef TAKE
+    /* Full mode: every block weighs one block, so weights are not kept. */
+    d.alloc_w = d.allocs * CHIM_LEAK_WUNIT;
+    d.free_w = d.frees * CHIM_LEAK_WUNIT;
     if (d.stack && (d.allocs | d.frees | d.alloc_bytes | d.free_bytes | d.alloc_w | d.free_w))
         site_add(&d, now);
 }
@@ -460,7 +464,8 @@ static __attribute__((noinline)) void shard_batch_done(struct shard *sh, uint64_
 /* Applies one event. `now` is 0 for a free (no clock read): a batch folded
  * by a free uses the clock once for the whole batch. Shards exist in full
  * mode only, where a block's weights are one block and its size. */
-static void site_apply(uint32_t stack, uint64_t size, uint32_t birth_ms, int what, uint64_t now)
+static inline __attribute__((always_inline)) void
+site_apply(uint32_t stack, uint64_t size, uint32_t birth_ms, int what, uint64_t now)
 {
     unsigned b = chim_birth_bucket(birth_ms / 1000u);
     struct shard *sh = shard_get();
@@ -478,12 +483,10 @@ static void site_apply(uint32_t stack, uint64_t size, uint32_t birth_ms, int wha
         delta_reuse(e, stack, b, now);
     if (what == SITE_ALLOC) {
         ST(e->allocs, LD(e->allocs) + 1);
-        ST(e->alloc_w, LD(e->alloc_w) + CHIM_LEAK_WUNIT);
         ST(e->alloc_bytes, LD(e->alloc_bytes) + (int64_t)size);
     } else {
         int64_t sign = what == SITE_UNFREE ? -1 : 1;
         ST(e->frees, LD(e->frees) + sign);
-        ST(e->free_w, LD(e->free_w) + sign * CHIM_LEAK_WUNIT);
         ST(e->free_bytes, LD(e->free_bytes) + sign * (int64_t)size);
     }
     uint32_t ev = LD(sh->events) + 1;
@@ -588,9 +591,12 @@ static int tab_take(const void *p, struct chim_block *out)
             continue;
         *out = *e;
         out->addr = a;
-        if (!__atomic_compare_exchange_n(&e->addr, &k, TAB_GONE, 0, __ATOMIC_ACQ_REL,
-                                         __ATOMIC_RELAXED))
-            return 0; /* another thread freed it (a double free in the host) */
+        /* A plain store: only the thread freeing p can remove its record
+         * (p is not reused before the real free that follows), and the
+         * slot is claimed again only by a CAS on this value. Two threads
+         * freeing the same block at once (a double free in the host) may
+         * both count it. */
+        __atomic_store_n(&e->addr, TAB_GONE, __ATOMIC_RELEASE);
         filter_dec(p);
         return 1;
     }

@@ -3,7 +3,9 @@
 # median of RUNS per configuration, ratio to plain; 1 and 2 threads.
 #   tools/bench/run_mallocbench.sh [BUILD_DIR] [RUNS] [OPS]
 # Modes compared: plain, count (CHIM_MODE=count), plus sample, full and
-# heaptrack where available.
+# heaptrack where available. Two ratios: of the medians, and the median of
+# each round's ratio to that round's plain run (runs of one round are
+# seconds apart, so a drift of the machine cancels out).
 set -euo pipefail
 build=${1:-build}; runs=${2:-7}; ops=${3:-2000000}
 bench=$build/bin/mallocbench; agent=$(realpath "$build/lib/libchimagent.so")
@@ -19,7 +21,7 @@ one() { # mode threads -> ns per pair
   esac
 }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-printf "%-8s %-10s %10s %8s\n" threads mode "ns/pair" ratio
+printf "%-8s %-10s %10s %8s %8s\n" threads mode "ns/pair" ratio paired
 for t in 1 2; do
   declare -A res=()
   for ((i = 0; i < runs; i++)); do
@@ -28,7 +30,10 @@ for t in 1 2; do
   base=$(tr ' ' '\n' <<<"${res[plain]}" | grep . | median)
   for m in "${modes[@]}"; do
     med=$(tr ' ' '\n' <<<"${res[$m]}" | grep . | median)
-    printf "%-8s %-10s %10.2f %8.3f\n" "$t" "$m" "$med" "$(awk -v a="$med" -v b="$base" 'BEGIN{print a/b}')"
+    paired=$(paste <(tr ' ' '\n' <<<"${res[$m]}" | grep .) <(tr ' ' '\n' <<<"${res[plain]}" | grep .) |
+      awk '{print $1 / $2}' | median)
+    printf "%-8s %-10s %10.2f %8.3f %8.3f\n" "$t" "$m" "$med" \
+      "$(awk -v a="$med" -v b="$base" 'BEGIN{print a/b}')" "$paired"
   done
   unset res
 done
