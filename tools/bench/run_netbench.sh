@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run_netbench.sh - servers plain vs. under the agent, alternating runs,
-# median throughput of RUNS each, ratio to plain:
+# median throughput of RUNS each, ratio to plain (of the medians, and the
+# median of each plain/agent pair's ratio: a pair runs seconds apart):
 #   nginx (1 worker, static file) driven by wrk, and
 #   redis-server driven by redis-benchmark (GET/SET, pipelining off).
 #   tools/bench/run_netbench.sh [BUILD_DIR] [RUNS] [SECONDS]
@@ -39,11 +40,14 @@ redis_run() {
   "${cli_cpu[@]}" redis-benchmark -p 18781 -q -n 200000 -c 32 -t get,set --csv | awk -F'"' 'NR>1 {s+=$4; n++} END {print s/n}'
   kill "$rpid"; wait "$rpid" 2>/dev/null || true; rpid=""; rm -f "$seg"/*.seg
 }
-printf "%-8s %12s %12s %8s\n" server plain agent ratio
+printf "%-8s %12s %12s %8s %8s\n" server plain agent ratio paired
 for srv in nginx redis; do
   p=""; a=""
   for ((i = 0; i < runs; i++)); do p+="$(${srv}_run "") "; a+="$(${srv}_run "$agent") "; done
   [ -n "${CHIM_BENCH_VERBOSE:-}" ] && echo "$srv plain: $p / agent: $a" >&2
   mp=$(tr ' ' '\n' <<<"$p" | grep . | median); ma=$(tr ' ' '\n' <<<"$a" | grep . | median)
-  printf "%-8s %12.0f %12.0f %8.3f\n" "$srv" "$mp" "$ma" "$(awk -v a="$ma" -v b="$mp" 'BEGIN{print a/b}')"
+  paired=$(paste <(tr ' ' '\n' <<<"$a" | grep .) <(tr ' ' '\n' <<<"$p" | grep .) | awk '{print $1 / $2}' |
+    median)
+  printf "%-8s %12.0f %12.0f %8.3f %8.3f\n" "$srv" "$mp" "$ma" \
+    "$(awk -v a="$ma" -v b="$mp" 'BEGIN{print a/b}')" "$paired"
 done
