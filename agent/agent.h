@@ -79,14 +79,20 @@ static inline void chim__shared_add(uint64_t *p, uint64_t v)
 int chim__resolve_next(void);
 size_t chim__usable_slow(void *p);
 
+/* glibc's usable size of p: the chunk size less its 8-byte header, less 8
+ * more for an mmapped chunk (bit 1). */
+static inline size_t chim__glibc_usable(const void *p)
+{
+    size_t sz = ((const size_t *)p)[-1];
+    return (sz & ~(size_t)7) - 8 - ((sz & 2) << 2);
+}
+
 /* Usable size of a block from the next allocator. For glibc the chunk header
  * is read directly (checked against malloc_usable_size at start-up). */
 static inline size_t chim__usable(void *p)
 {
-    if (CHIM_LIKELY(chim__glibc_fast_usable)) {
-        size_t sz = ((size_t *)p)[-1];
-        return (sz & ~(size_t)7) - ((sz & 2) ? 16 : 8);
-    }
+    if (CHIM_LIKELY(chim__glibc_fast_usable))
+        return chim__glibc_usable(p);
     return chim__usable_slow(p);
 }
 

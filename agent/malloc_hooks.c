@@ -154,9 +154,7 @@ static int check_glibc_usable(const struct chim_alloc_fns *f)
         void *p = f->malloc(sizes[i]);
         if (!p)
             return 0;
-        size_t sz = ((size_t *)p)[-1];
-        size_t inl = (sz & ~(size_t)7) - ((sz & 2) ? 16 : 8);
-        ok &= inl == f->usable(p);
+        ok &= chim__glibc_usable(p) == f->usable(p);
         f->free(p);
     }
     return ok;
@@ -232,29 +230,30 @@ static inline int ready(void)
  * other processes see whole aligned words (x86-64). */
 #define BUMP(field, v) ((field) += (v))
 
-static inline __attribute__((always_inline)) void slot_alloc(struct chim_thread_slot *s, size_t req,
-                                                             size_t u)
+/* Counts an allocation (req bytes asked for, u usable) in the thread's own
+ * slot; nonzero when the slot's live delta must now be flushed. */
+static inline __attribute__((always_inline)) int slot_alloc(struct chim_thread_slot *s, size_t req,
+                                                            size_t u)
 {
     BUMP(s->mem.bytes_requested, req);
     BUMP(s->mem.bytes_allocated, u);
     BUMP(s->mem.size_class[chim_size_class(req)], 1);
     int64_t pend = s->pending + (int64_t)u;
     __atomic_store_n(&s->pending, pend, __ATOMIC_RELAXED);
-    if (pend > s->pending_hi) {
-        __atomic_store_n(&s->pending_hi, pend, __ATOMIC_RELAXED);
-        if (CHIM_UNLIKELY(pend >= CHIM_FLUSH_BYTES))
-            chim__slot_flush(s);
-    }
+    if (pend <= s->pending_hi)
+        return 0;
+    __atomic_store_n(&s->pending_hi, pend, __ATOMIC_RELAXED);
+    return pend >= CHIM_FLUSH_BYTES;
 }
 
-static inline __attribute__((always_inline)) void slot_free(struct chim_thread_slot *s, size_t u)
+/* Counts a free of u usable bytes; nonzero when the slot must be flushed. */
+static inline __attribute__((always_inline)) int slot_free(struct chim_thread_slot *s, size_t u)
 {
     BUMP(s->mem.frees, 1);
     BUMP(s->mem.bytes_freed, u);
     int64_t pend = s->pending - (int64_t)u;
     __atomic_store_n(&s->pending, pend, __ATOMIC_RELAXED);
-    if (CHIM_UNLIKELY(pend <= -CHIM_FLUSH_BYTES))
-        chim__slot_flush(s);
+    return pend <= -CHIM_FLUSH_BYTES;
 }
 
 /* No slot yet: claim one, or (exiting thread, no segment yet, no free slot)
@@ -270,10 +269,8 @@ static __attribute__((noinline, cold)) void slow_count(int is_alloc, size_t req,
         s = chim__slot_claim();
     if (s) {
         chim__thread_bind(s);
-        if (is_alloc)
-            slot_alloc(s, req, u);
-        else
-            slot_free(s, u);
+        if (is_alloc ? slot_alloc(s, req, u) : slot_free(s, u))
+            chim__slot_flush(s);
     } else {
         struct chim_mem_counters d = {0};
         d.frees = is_alloc ? 0 : 1;
@@ -290,18 +287,20 @@ static __attribute__((noinline, cold)) void slow_count(int is_alloc, size_t req,
 static inline __attribute__((always_inline)) void count_alloc(size_t req, void *p)
 {
     struct chim_thread_slot *s = chim__tls.slot;
-    if (CHIM_LIKELY(s != NULL))
-        slot_alloc(s, req, chim__usable(p));
-    else
+    if (CHIM_LIKELY(s != NULL)) {
+        if (CHIM_UNLIKELY(slot_alloc(s, req, chim__usable(p))))
+            chim__slot_flush(s);
+    } else
         slow_count(1, req, chim__usable(p));
 }
 
 static inline __attribute__((always_inline)) void count_free(size_t u)
 {
     struct chim_thread_slot *s = chim__tls.slot;
-    if (CHIM_LIKELY(s != NULL))
-        slot_free(s, u);
-    else
+    if (CHIM_LIKELY(s != NULL)) {
+        if (CHIM_UNLIKELY(slot_free(s, u)))
+            chim__slot_flush(s);
+    } else
         slow_count(0, 0, u);
 }
 
@@ -387,31 +386,14 @@ static inline int fast(void)
     return __atomic_load_n(&fast_ready, __ATOMIC_ACQUIRE);
 }
 
-/* glibc's usable size: the chunk size less its 8-byte header, less 8 more
- * for an mmapped chunk (bit 1). */
-static inline size_t glibc_usable(const void *p)
-{
-    size_t sz = ((const size_t *)p)[-1];
-    return (sz & ~(size_t)7) - 8 - ((sz & 2) << 2);
-}
-
 /* Counts an allocating call's result on the short path and hands it back. */
 INLINE void *counted_fast(void *p, size_t n)
 {
     struct chim_thread_slot *s = chim__tls.slot;
     if (CHIM_UNLIKELY(p == NULL || s == NULL))
         return counted_general(p, n);
-    size_t u = glibc_usable(p);
-    BUMP(s->mem.bytes_requested, n);
-    BUMP(s->mem.bytes_allocated, u);
-    BUMP(s->mem.size_class[chim_size_class(n)], 1);
-    int64_t pend = s->pending + (int64_t)u;
-    __atomic_store_n(&s->pending, pend, __ATOMIC_RELAXED);
-    if (pend > s->pending_hi) {
-        __atomic_store_n(&s->pending_hi, pend, __ATOMIC_RELAXED);
-        if (CHIM_UNLIKELY(pend >= CHIM_FLUSH_BYTES))
-            return flush_alloc_out(s, p, n);
-    }
+    if (CHIM_UNLIKELY(slot_alloc(s, n, chim__glibc_usable(p))))
+        return flush_alloc_out(s, p, n);
     if (CHIM_UNLIKELY((chim__tls.leak_left -= (int64_t)n) < 0))
         return leak_alloc_out(p, n);
     return p;
@@ -457,12 +439,8 @@ EXPORT void free(void *p)
     struct chim_thread_slot *s = chim__tls.slot;
     if (CHIM_UNLIKELY(p == NULL || s == NULL || is_boot(p) || !fast()))
         return free_general(p);
-    size_t u = glibc_usable(p); /* before the real free: p may be reused at once */
-    BUMP(s->mem.frees, 1);
-    BUMP(s->mem.bytes_freed, u);
-    int64_t pend = s->pending - (int64_t)u;
-    __atomic_store_n(&s->pending, pend, __ATOMIC_RELAXED);
-    if (CHIM_UNLIKELY(pend <= -CHIM_FLUSH_BYTES))
+    /* Counted before the real free: p may be reused at once. */
+    if (CHIM_UNLIKELY(slot_free(s, chim__glibc_usable(p))))
         return free_flush_out(s, p);
     unsigned char *f = chim__leak_filter;
     if (CHIM_UNLIKELY(f != NULL) && f[chim__filter_slot(p)])
@@ -563,12 +541,8 @@ EXPORT void *realloc(void *p, size_t n)
         return realloc_general(p, n);
     /* Count the free first: once realloc returns, the old address may
      * already belong to another thread. */
-    size_t old = glibc_usable(p);
-    BUMP(s->mem.frees, 1);
-    BUMP(s->mem.bytes_freed, old);
-    int64_t pend = s->pending - (int64_t)old;
-    __atomic_store_n(&s->pending, pend, __ATOMIC_RELAXED);
-    if (CHIM_UNLIKELY(pend <= -CHIM_FLUSH_BYTES))
+    size_t old = chim__glibc_usable(p);
+    if (CHIM_UNLIKELY(slot_free(s, old)))
         chim__slot_flush(s);
     void *q = chim__next.realloc(p, n);
     if (CHIM_UNLIKELY(q == NULL))
