@@ -126,10 +126,17 @@ static inline uint32_t chim__filter_slot(const void *p)
             chim__leak_alloc((p), (n), (ra));                                                      \
     } while (0)
 
+/* p may be a tracked block (sample/full modes): one load in count mode, a
+ * filter byte otherwise. */
+static inline int chim__leak_maybe(const void *p)
+{
+    const unsigned char *f = chim__leak_filter;
+    return CHIM_UNLIKELY(f != NULL) && f[chim__filter_slot(p)];
+}
+
 #define CHIM_LEAK_ON_FREE(p)                                                                       \
     do {                                                                                           \
-        unsigned char *f_ = chim__leak_filter;                                                     \
-        if (CHIM_UNLIKELY(f_ != NULL) && f_[chim__filter_slot(p)])                                 \
+        if (chim__leak_maybe(p))                                                                   \
             chim__leak_free(p);                                                                    \
     } while (0)
 

@@ -442,8 +442,7 @@ EXPORT void free(void *p)
     /* Counted before the real free: p may be reused at once. */
     if (CHIM_UNLIKELY(slot_free(s, chim__glibc_usable(p))))
         return free_flush_out(s, p);
-    unsigned char *f = chim__leak_filter;
-    if (CHIM_UNLIKELY(f != NULL) && f[chim__filter_slot(p)])
+    if (chim__leak_maybe(p))
         return free_leak_out(p);
     chim__next.free(p);
 }
@@ -502,8 +501,7 @@ INLINE void *do_realloc(void *p, size_t n, void *ra)
      * already belong to another thread. */
     count_free(old);
     struct chim_block ob;
-    unsigned char *f = chim__leak_filter;
-    int took = CHIM_UNLIKELY(f != NULL) && f[chim__filter_slot(p)] && leak_take(p, &ob);
+    int took = chim__leak_maybe(p) && leak_take(p, &ob);
     void *q = chim__next.realloc(p, n);
     if (CHIM_LIKELY(q != NULL)) {
         count_alloc(n, q);
@@ -535,9 +533,7 @@ NOINLINE void *realloc_failed_out(size_t old, size_t n)
 EXPORT void *realloc(void *p, size_t n)
 {
     struct chim_thread_slot *s = chim__tls.slot;
-    unsigned char *f = chim__leak_filter;
-    if (CHIM_UNLIKELY(p == NULL || s == NULL || is_boot(p) || !fast() ||
-                      (f != NULL && f[chim__filter_slot(p)])))
+    if (CHIM_UNLIKELY(p == NULL || s == NULL || is_boot(p) || !fast() || chim__leak_maybe(p)))
         return realloc_general(p, n);
     /* Count the free first: once realloc returns, the old address may
      * already belong to another thread. */
