@@ -20,20 +20,18 @@ one() { # mode threads -> ns per pair
     *) CHIM_DIR=$dir CHIM_MODE=$1 LD_PRELOAD=$agent "$bench" "$2" "$ops"; rm -f "$dir"/*.seg ;;
   esac
 }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+. "$(dirname "$0")/stats.sh"
 printf "%-8s %-10s %10s %8s %8s\n" threads mode "ns/pair" ratio paired
 for t in 1 2; do
   declare -A res=()
   for ((i = 0; i < runs; i++)); do
     for m in "${modes[@]}"; do res[$m]+="$(one "$m" "$t") "; done
   done
-  base=$(tr ' ' '\n' <<<"${res[plain]}" | grep . | median)
+  base=$(med "${res[plain]}")
   for m in "${modes[@]}"; do
-    med=$(tr ' ' '\n' <<<"${res[$m]}" | grep . | median)
-    paired=$(paste <(tr ' ' '\n' <<<"${res[$m]}" | grep .) <(tr ' ' '\n' <<<"${res[plain]}" | grep .) |
-      awk '{print $1 / $2}' | median)
-    printf "%-8s %-10s %10.2f %8.3f %8.3f\n" "$t" "$m" "$med" \
-      "$(awk -v a="$med" -v b="$base" 'BEGIN{print a/b}')" "$paired"
+    mm=$(med "${res[$m]}")
+    printf "%-8s %-10s %10.2f %8.3f %8.3f\n" "$t" "$m" "$mm" "$(ratio "$mm" "$base")" \
+      "$(paired "${res[$m]}" "${res[plain]}")"
   done
   unset res
 done

@@ -18,7 +18,7 @@ srv_cpu=(); cli_cpu=()
 if [ "${CHIM_BENCH_PIN:-1}" != 0 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
   srv_cpu=(taskset -c 0); cli_cpu=(taskset -c 1)
 fi
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+. "$(dirname "$0")/stats.sh"
 echo hello > "$work/index.html"; chmod 644 "$work/index.html"
 user=""; [ "$(id -u)" = 0 ] && user="user www-data;"
 cat > "$work/nginx.conf" <<CONF
@@ -45,9 +45,6 @@ for srv in nginx redis; do
   p=""; a=""
   for ((i = 0; i < runs; i++)); do p+="$(${srv}_run "") "; a+="$(${srv}_run "$agent") "; done
   [ -n "${CHIM_BENCH_VERBOSE:-}" ] && echo "$srv plain: $p / agent: $a" >&2
-  mp=$(tr ' ' '\n' <<<"$p" | grep . | median); ma=$(tr ' ' '\n' <<<"$a" | grep . | median)
-  paired=$(paste <(tr ' ' '\n' <<<"$a" | grep .) <(tr ' ' '\n' <<<"$p" | grep .) | awk '{print $1 / $2}' |
-    median)
-  printf "%-8s %12.0f %12.0f %8.3f %8.3f\n" "$srv" "$mp" "$ma" \
-    "$(awk -v a="$ma" -v b="$mp" 'BEGIN{print a/b}')" "$paired"
+  mp=$(med "$p"); ma=$(med "$a")
+  printf "%-8s %12.0f %12.0f %8.3f %8.3f\n" "$srv" "$mp" "$ma" "$(ratio "$ma" "$mp")" "$(paired "$a" "$p")"
 done
