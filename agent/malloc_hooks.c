@@ -327,6 +327,14 @@ static void count_failed(void)
         BUMP(s->mem.failed, 1);
 }
 
+/* A realloc that failed (n > 0): its counted free of `old` usable bytes is
+ * taken back, and the call counts as failed. */
+static void realloc_failed(size_t old)
+{
+    count_unfree(old);
+    count_failed();
+}
+
 /* ---- the interposed entry points ------------------------------------------ */
 
 /* Counts what an allocating call returned (p of n requested bytes, asked
@@ -507,8 +515,7 @@ INLINE void *do_realloc(void *p, size_t n, void *ra)
         count_alloc(n, q);
         CHIM_LEAK_ON_ALLOC(q, n, ra);
     } else if (n != 0) {
-        count_unfree(old); /* failed: the old block is still live */
-        count_failed();
+        realloc_failed(old); /* the old block is still live */
         if (took)
             chim__leak_put_back(&ob);
     }
@@ -523,10 +530,8 @@ NOINLINE void *realloc_general(void *p, size_t n)
 /* The real realloc returned NULL after the short path counted the free. */
 NOINLINE void *realloc_failed_out(size_t old, size_t n)
 {
-    if (n != 0) {
-        count_unfree(old); /* the old block is still live */
-        count_failed();
-    }
+    if (n != 0)
+        realloc_failed(old); /* the old block is still live */
     return NULL;
 }
 
