@@ -5,7 +5,8 @@
 # Modes compared: plain, count (CHIM_MODE=count), plus sample, full and
 # heaptrack where available. Two ratios: of the medians, and the median of
 # each round's ratio to that round's plain run (runs of one round are
-# seconds apart, so a drift of the machine cancels out).
+# seconds apart, so a drift of the machine cancels out), with a 95 %
+# confidence interval of the latter (from 6 runs on).
 set -euo pipefail
 build=${1:-build}; runs=${2:-7}; ops=${3:-2000000}
 bench=$build/bin/mallocbench; agent=$(realpath "$build/lib/libchimagent.so")
@@ -21,7 +22,7 @@ one() { # mode threads -> ns per pair
   esac
 }
 . "$(dirname "$0")/stats.sh"
-printf "%-8s %-10s %10s %8s %8s\n" threads mode "ns/pair" ratio paired
+printf "%-8s %-10s %10s %8s %8s %15s\n" threads mode "ns/pair" ratio paired "paired 95% CI"
 for t in 1 2; do
   declare -A res=()
   for ((i = 0; i < runs; i++)); do
@@ -30,8 +31,9 @@ for t in 1 2; do
   base=$(med "${res[plain]}")
   for m in "${modes[@]}"; do
     mm=$(med "${res[$m]}")
-    printf "%-8s %-10s %10.2f %8.3f %8.3f\n" "$t" "$m" "$mm" "$(ratio "$mm" "$base")" \
-      "$(paired "${res[$m]}" "${res[plain]}")"
+    read -r lo hi <<<"$(paired_ci "${res[$m]}" "${res[plain]}")"
+    printf "%-8s %-10s %10.2f %8.3f %8.3f %15s\n" "$t" "$m" "$mm" "$(ratio "$mm" "$base")" \
+      "$(paired "${res[$m]}" "${res[plain]}")" "$(ci_text "$lo" "$hi")"
   done
   unset res
 done

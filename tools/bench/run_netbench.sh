@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run_netbench.sh - servers plain vs. under the agent, alternating runs,
 # median throughput of RUNS each, ratio to plain (of the medians, and the
-# median of each plain/agent pair's ratio: a pair runs seconds apart):
+# median of each plain/agent pair's ratio, a pair runs seconds apart, with
+# its 95 % confidence interval from 6 runs on):
 #   nginx (1 worker, static file) driven by wrk, and
 #   redis-server driven by redis-benchmark (GET/SET, pipelining off).
 #   tools/bench/run_netbench.sh [BUILD_DIR] [RUNS] [SECONDS]
@@ -40,11 +41,13 @@ redis_run() {
   "${cli_cpu[@]}" redis-benchmark -p 18781 -q -n 200000 -c 32 -t get,set --csv | awk -F'"' 'NR>1 {s+=$4; n++} END {print s/n}'
   kill "$rpid"; wait "$rpid" 2>/dev/null || true; rpid=""; rm -f "$seg"/*.seg
 }
-printf "%-8s %12s %12s %8s %8s\n" server plain agent ratio paired
+printf "%-8s %12s %12s %8s %8s %15s\n" server plain agent ratio paired "paired 95% CI"
 for srv in nginx redis; do
   p=""; a=""
   for ((i = 0; i < runs; i++)); do p+="$(${srv}_run "") "; a+="$(${srv}_run "$agent") "; done
   [ -n "${CHIM_BENCH_VERBOSE:-}" ] && echo "$srv plain: $p / agent: $a" >&2
   mp=$(med "$p"); ma=$(med "$a")
-  printf "%-8s %12.0f %12.0f %8.3f %8.3f\n" "$srv" "$mp" "$ma" "$(ratio "$ma" "$mp")" "$(paired "$a" "$p")"
+  read -r lo hi <<<"$(paired_ci "$a" "$p")"
+  printf "%-8s %12.0f %12.0f %8.3f %8.3f %15s\n" "$srv" "$mp" "$ma" "$(ratio "$ma" "$mp")" "$(paired "$a" "$p")" \
+    "$(ci_text "$lo" "$hi")"
 done
