@@ -1432,15 +1432,7 @@ static int header_read(struct chim_http_conn *c, struct chim__http_stream *s,
         s->hkind = k;
         s->pos = 0;
         s->cand = vcand[k];
-        while (i < n) {
-            if (vsep[v[i]]) {
-                i++;
-                continue;
-            }
-            for (a = i; i < n && !vsep[v[i]];)
-                i++;
-            token_whole(s, v + a, i - a);
-        }
+        value_run(c, s, v, n);
         fl = s->flags;
     }
     s->flags = fl;
