@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,7 +294,7 @@ static void ring_note(struct chim_site *s, uint64_t now_ms, int64_t before, int6
     __atomic_store_n(&s->hist[e % CHIM_HIST_RING], after, __ATOMIC_RELAXED);
 }
 
-enum { SITE_ALLOC, SITE_FREE, SITE_UNFREE };
+enum { SITE_ALLOC, SITE_FREE, SITE_UNFREE, SITE_UNALLOC };
 
 /* One event's or one batch's change to a site's counters. */
 struct site_delta {
@@ -350,8 +351,9 @@ struct shard {
     uint32_t used;   /* claimed by a live thread */
     uint32_t events; /* since the last fold */
     uint64_t epoch_end_ms;
-    uint64_t now_ms; /* time of the owner's last allocation */
-    uint64_t reserved[5];
+    uint64_t now_ms;          /* time of the owner's last allocation */
+    struct chim_block parked; /* the owner's newest block, not yet in the table */
+    uint64_t reserved[2];
     struct site_delta d[SHARD_WAYS];
 };
 
@@ -433,6 +435,8 @@ static __attribute__((noinline)) void site_apply_direct(uint32_t stack, uint64_t
     struct site_delta d = {stack, b, 0, 0, 0, 0, 0, 0, 0};
     if (what == SITE_ALLOC) {
         d.allocs = 1, d.alloc_w = (int64_t)wc, d.alloc_bytes = (int64_t)wb;
+    } else if (what == SITE_UNALLOC) {
+        d.allocs = -1, d.alloc_w = -(int64_t)wc, d.alloc_bytes = -(int64_t)wb;
     } else {
         d.frees = sign, d.free_w = sign * (int64_t)wc, d.free_bytes = sign * (int64_t)wb;
     }
@@ -481,9 +485,10 @@ site_apply(uint32_t stack, uint64_t size, uint32_t birth_ms, int what, uint64_t 
     struct site_delta *e = &sh->d[(stack * 0x9E3779B1u + b * 0x85EBCA77u) >> (32 - 6)];
     if (CHIM_UNLIKELY(LD(e->stack) != stack || LD(e->bucket) != b))
         delta_reuse(e, stack, b, now);
-    if (what == SITE_ALLOC) {
-        ST(e->allocs, LD(e->allocs) + 1);
-        ST(e->alloc_bytes, LD(e->alloc_bytes) + (int64_t)size);
+    if (what == SITE_ALLOC || what == SITE_UNALLOC) {
+        int64_t sign = what == SITE_UNALLOC ? -1 : 1;
+        ST(e->allocs, LD(e->allocs) + sign);
+        ST(e->alloc_bytes, LD(e->alloc_bytes) + sign * (int64_t)size);
     } else {
         int64_t sign = what == SITE_UNFREE ? -1 : 1;
         ST(e->frees, LD(e->frees) + sign);
@@ -509,10 +514,13 @@ static void fold_all_shards(void)
             shard_fold(&pool[i], now, 0);
 }
 
+static void unpark(struct shard *sh);
+
 void chim__leak_thread_exit(void)
 {
     if (shard_state != 1)
         return;
+    unpark(my_shard);
     shard_fold(my_shard, chim__leak_now_ms(), 1);
     __atomic_store_n(&my_shard->used, 0, __ATOMIC_RELEASE);
     my_shard = NULL;
@@ -603,6 +611,129 @@ static int tab_take(const void *p, struct chim_block *out)
     return 0;
 }
 
+/* ---- parked records (full mode) ------------------------------------------- */
+
+/* In full mode a new block's record goes into the table at the thread's
+ * next allocation, not at once: the CAS that claims a table slot waits for
+ * the slot's line, which is rarely cached (the table is about three quarters
+ * of the heap's size), while a line prefetched one allocation earlier has
+ * arrived. Until then the record is parked in the thread's shard, where
+ * every lookup also looks: the owner's frees and reallocs first; another
+ * thread's after the table missed (a block handed to another thread and
+ * freed there at once); thread exit, fork and process exit (before the
+ * scan) put every parked record in the table. The site counts are not
+ * deferred. The parked address is the claim word: its owner moves it to the
+ * table under PARK_BUSY, a thief takes it by a CAS to 0. */
+#define PARK_BUSY (1ull << 63)
+
+/* Moves sh's parked record, if any, to the table (its owner, or exit/fork). */
+static void unpark(struct shard *sh)
+{
+    uint64_t a = __atomic_load_n(&sh->parked.addr, __ATOMIC_ACQUIRE);
+    if (!a || (a & PARK_BUSY) ||
+        !__atomic_compare_exchange_n(&sh->parked.addr, &a, a | PARK_BUSY, 0, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        return;
+    struct chim_block b = {a, LD(sh->parked.size), LD(sh->parked.stack), LD(sh->parked.birth_ms)};
+    if (!tab_insert(&b)) {
+        count_drop(&info()->tracked_dropped);
+        site_apply(b.stack, b.size, b.birth_ms, SITE_UNALLOC, 0); /* counted when parked */
+    }
+    __atomic_store_n(&sh->parked.addr, 0, __ATOMIC_RELEASE);
+}
+
+/* Waits (bounded) while another thread moves a parked record to the table. */
+static void park_wait(const struct shard *sh, uint64_t busy)
+{
+    for (unsigned i = 0; i < 100000 && LD(sh->parked.addr) == busy; i++)
+        if (i % 64 == 63)
+            sched_yield();
+}
+
+/* The owner parks b (its previous record goes to the table first). */
+static void park(struct shard *sh, const struct chim_block *b)
+{
+    unpark(sh);
+    uint64_t k = LD(sh->parked.addr);
+    if (k) { /* process exit is moving it: wait, or give up parking */
+        park_wait(sh, k);
+        if (LD(sh->parked.addr) || !tab_insert(b)) {
+            count_drop(&info()->tracked_dropped);
+            site_apply(b->stack, b->size, b->birth_ms, SITE_UNALLOC, 0);
+        }
+        return;
+    }
+    ST(sh->parked.size, b->size);
+    ST(sh->parked.stack, b->stack);
+    ST(sh->parked.birth_ms, b->birth_ms);
+    __atomic_store_n(&sh->parked.addr, b->addr, __ATOMIC_RELEASE);
+}
+
+/* Takes a's record from sh's parking place: 1 taken, 0 not there, -1 its
+ * owner moved it to the table meanwhile (look there; a move under way is
+ * waited for). Only the thread freeing a takes it, so the fields read
+ * before the CAS are a's. */
+static int park_take(struct shard *sh, uint64_t a, struct chim_block *out)
+{
+    uint64_t k = __atomic_load_n(&sh->parked.addr, __ATOMIC_ACQUIRE);
+    if ((k & ~PARK_BUSY) != a)
+        return 0;
+    if (!(k & PARK_BUSY)) {
+        *out = (struct chim_block){a, LD(sh->parked.size), LD(sh->parked.stack),
+                                   LD(sh->parked.birth_ms)};
+        if (__atomic_compare_exchange_n(&sh->parked.addr, &k, 0, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            return 1;
+    }
+    if (k == (a | PARK_BUSY)) /* k: what the failed CAS found */
+        park_wait(sh, k);
+    return -1;
+}
+
+/* a is in neither this thread's parking place nor the table: another
+ * thread may have it parked. Looked up in the table again after the scan:
+ * a record unparked while the scan ran is there by then. */
+static __attribute__((noinline)) int take_parked_elsewhere(uint64_t a, struct chim_block *out)
+{
+    uint32_t hi = __atomic_load_n(&pool_hi, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < hi; i++) {
+        int r = park_take(&pool[i], a, out);
+        if (r)
+            return r > 0 || tab_take((const void *)(uintptr_t)a, out);
+    }
+    return tab_take((const void *)(uintptr_t)a, out);
+}
+
+/* Removes p's record wherever it is (parked or in the table). */
+static int take(const void *p, struct chim_block *out)
+{
+    uint64_t a = (uint64_t)(uintptr_t)p;
+    if (shard_state == 1 && park_take(my_shard, a, out) > 0)
+        return 1;
+    if (tab_take(p, out))
+        return 1;
+    return pool && mode == CHIM_MODE_FULL && take_parked_elsewhere(a, out);
+}
+
+/* Every shard's parked record to the table (process exit, fork child). In
+ * a fork child a record whose move was cut by the fork (PARK_BUSY, its
+ * thread gone) is finished here: put in the table unless it got there. */
+static void unpark_all(int child)
+{
+    uint32_t hi = pool ? __atomic_load_n(&pool_hi, __ATOMIC_ACQUIRE) : 0;
+    for (uint32_t i = 0; i < hi; i++) {
+        struct shard *sh = &pool[i];
+        uint64_t k = LD(sh->parked.addr);
+        struct chim_block t;
+        if (child && (k & PARK_BUSY)) {
+            if (tab_take((const void *)(uintptr_t)(k & ~PARK_BUSY), &t) && tab_insert(&t))
+                k = 0;
+            ST(sh->parked.addr, k & ~PARK_BUSY);
+        }
+        unpark(sh);
+    }
+}
+
 /* ---- the call-outs -------------------------------------------------------- */
 
 static void record(void *p, size_t n, uintptr_t ra, uintptr_t fp)
@@ -614,6 +745,12 @@ static void record(void *p, size_t n, uintptr_t ra, uintptr_t fp)
     uint32_t sid = intern(ips, d);
     uint64_t now = chim__leak_now_ms();
     struct chim_block b = {(uint64_t)(uintptr_t)p, n, sid, (uint32_t)(now - chim__leak_start_ms)};
+    struct shard *sh = shard_get();
+    if (sh) { /* full mode: counted now, in the table at the next allocation */
+        site_apply(sid, n, b.birth_ms, SITE_ALLOC, now);
+        park(sh, &b);
+        return;
+    }
     if (!tab_insert(&b)) {
         count_drop(&info()->tracked_dropped);
         return;
@@ -660,7 +797,7 @@ void chim__leak_free(void *p)
     if (!active || chim__tls.in_agent)
         return;
     int saved = errno;
-    if (tab_take(p, &b))
+    if (take(p, &b))
         site_apply(b.stack, b.size, b.birth_ms, SITE_FREE, 0);
     errno = saved;
 }
@@ -670,7 +807,7 @@ int chim__leak_take(void *p, struct chim_block *out)
     if (!active || chim__tls.in_agent)
         return 0;
     int saved = errno;
-    int took = tab_take(p, out);
+    int took = take(p, out);
     if (took)
         site_apply(out->stack, out->size, out->birth_ms, SITE_FREE, 0);
     errno = saved;
@@ -769,6 +906,7 @@ void chim__leak_fini(void)
     chim__tls.in_agent = 1;
     fold_all_shards();
     __atomic_store_n(&shards_closed, 1, __ATOMIC_RELAXED);
+    unpark_all(0);     /* the scan reads the table only */
     fold_all_shards(); /* what a thread added between the two */
     chim__modules_refresh();
     if (mode == CHIM_MODE_FULL && chim__leakcfg.scan)
@@ -830,6 +968,7 @@ void chim__leak_fork_child(void)
         info()->scan_state = CHIM_SCAN_NONE;
         /* The parent's threads' pending deltas describe blocks the child
          * inherits: fold them into its copy; only this thread lives on. */
+        unpark_all(1);
         fold_all_shards();
         for (uint32_t i = 0; pool && i < pool_hi; i++)
             if (&pool[i] != my_shard)

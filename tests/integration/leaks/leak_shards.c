@@ -2,7 +2,10 @@
  * leak_shards.c - many allocation sites and many events per thread, so the
  * full-mode per-thread site deltas are evicted (more sites than slots),
  * folded in batches and at thread exit, with blocks freed by another thread
- * than the one that allocated them. Every site's allocs and frees must come
+ * than the one that allocated them, some while the allocating thread still
+ * has them parked (full mode puts a thread's newest record in the table at
+ * its next allocation): a relay of blocks freed by a second thread right
+ * after the first allocated them. Every site's allocs and frees must come
  * out exact.
  *   leak_shards [ROUNDS]
  */
@@ -17,8 +20,13 @@
 #define KEEP    64
 #define GIVE    256
 
+#define RELAY      20000 /* blocks handed over through the ring */
+#define RELAY_RING 4
+
 static long rounds = 3000;
 static void *handoff[THREADS][GIVE];
+static void *ring[RELAY_RING];
+static unsigned long ring_in, ring_out; /* blocks put in, taken out */
 
 /* A distinct site (source line) per k. */
 static __attribute__((noinline)) void *alloc_at(int k, size_t n)
@@ -196,6 +204,33 @@ static void *taker(void *arg)
     return NULL;
 }
 
+/* Allocates RELAY blocks and puts each in the ring as soon as there is room:
+ * the consumer frees it while it may still be this thread's newest. */
+static void *relay_producer(void *arg)
+{
+    (void)arg;
+    for (unsigned long i = 0; i < RELAY; i++) {
+        void *p = alloc_at((int)(i % SITES), 64);
+        while (i - __atomic_load_n(&ring_out, __ATOMIC_ACQUIRE) >= RELAY_RING)
+            ;
+        ring[i % RELAY_RING] = p;
+        __atomic_store_n(&ring_in, i + 1, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+static void *relay_consumer(void *arg)
+{
+    (void)arg;
+    for (unsigned long i = 0; i < RELAY; i++) {
+        while (__atomic_load_n(&ring_in, __ATOMIC_ACQUIRE) == i)
+            ;
+        free(ring[i % RELAY_RING]);
+        __atomic_store_n(&ring_out, i + 1, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -209,6 +244,10 @@ int main(int argc, char **argv)
         pthread_create(&th[t], NULL, taker, (void *)t);
     for (int t = 0; t < THREADS; t++)
         pthread_join(th[t], NULL);
+    pthread_create(&th[0], NULL, relay_producer, NULL);
+    pthread_create(&th[1], NULL, relay_consumer, NULL);
+    pthread_join(th[0], NULL);
+    pthread_join(th[1], NULL);
     printf("leak_shards done %ld\n", rounds);
     scrub_stack();
     return 0;

@@ -1,12 +1,14 @@
 """Full mode, per-thread site deltas: three threads allocate from 70 sites
 (more than a thread's 64 delta slots) for more events than a batch, and
-hand blocks to other threads to free. Each site's allocs and frees must be
+hand blocks to other threads to free, also right after allocating them (a
+relay through a small ring, while the allocating thread may still have the
+block parked, not yet in the table). Each site's allocs and frees must be
 exact once the process has exited, no churn site may show live bytes, and
 the one leak must be exact."""
 from leaktest import *
 
 ROUNDS = 5000
-THREADS, GIVE, KEEP = 3, 256, 64
+THREADS, GIVE, KEEP, RELAY = 3, 256, 64, 20000
 dirs = []
 d = run_prog("leak_shards", "full", args=(ROUNDS,))
 dirs.append(d)
@@ -22,6 +24,8 @@ for t in range(THREADS):  # the program's loops: site of each allocation
         want[(i * 7 + t) % SITES] += 1
     for k in range(GIVE):
         want[k % SITES] += 1
+for i in range(RELAY):
+    want[i % SITES] += 1
 bad = []
 for k, line in enumerate(churn):
     cs = got.get(line, [])
