@@ -97,7 +97,8 @@ void chim__threads_reset_child(void);
 
 /* Counting filter of tracked addresses (NULL in count mode): an untracked
  * free costs one load and a branch, a count-mode free one load. A counter
- * covers a 512-byte granule of addresses (and the granules 32 MiB apart):
+ * covers a 512-byte granule of addresses (and others 32 MiB apart or in
+ * another 64 MiB region):
  * frees near each other read the same few lines, so the filter's working
  * set follows the heap's instead of being one random line of 64 KiB per
  * free (an L1 miss each). Sampled blocks are sparse, so a granule rarely
@@ -114,8 +115,14 @@ extern struct chim_leak_filter_ref chim__leak_filt;
 
 static inline uint32_t chim__filter_slot(const void *p)
 {
-    uintptr_t g = (uintptr_t)p >> CHIM_FILTER_GRAIN_BITS;
-    return (uint32_t)((g ^ (g >> CHIM_FILTER_BITS)) & chim__leak_filt.mask);
+    uintptr_t a = (uintptr_t)p;
+    /* Each 64 MiB region (a glibc thread arena's heap) is rotated by a hash
+     * of its number, in steps of one cache line of counters: two threads'
+     * heaps start at the same offset in their regions and would otherwise
+     * share every filter line (one thread's sampled blocks changing the
+     * lines the other's frees read). */
+    uintptr_t rot = (uintptr_t)(((uint64_t)(a >> 26) * 0x9E3779B97F4A7C15ull) >> 54) << 6;
+    return (uint32_t)(((a >> CHIM_FILTER_GRAIN_BITS) + rot) & chim__leak_filt.mask);
 }
 
 /* Allocation: one subtract and one branch; the countdown never fires in
