@@ -520,11 +520,15 @@ void chim__leak_thread_exit(void)
 {
     if (shard_state != 1)
         return;
-    unpark(my_shard);
-    shard_fold(my_shard, chim__leak_now_ms(), 1);
-    __atomic_store_n(&my_shard->used, 0, __ATOMIC_RELEASE);
+    struct shard *sh = my_shard;
+    int was = chim__tls.in_agent;
+    chim__tls.in_agent = 1; /* a signal handler's malloc or free stays out */
+    unpark(sh);
+    shard_fold(sh, chim__leak_now_ms(), 1);
+    shard_state = 2; /* later events (TLS destructors) add directly */
     my_shard = NULL;
-    shard_state = 2; /* later frees (TLS destructors) add directly */
+    __atomic_store_n(&sh->used, 0, __ATOMIC_RELEASE); /* last: then another thread may claim it */
+    chim__tls.in_agent = was;
 }
 
 /* ---- address table -------------------------------------------------------- */
@@ -632,7 +636,7 @@ static void unpark(struct shard *sh)
     uint64_t a = __atomic_load_n(&sh->parked.addr, __ATOMIC_ACQUIRE);
     if (!a || (a & PARK_BUSY) ||
         !__atomic_compare_exchange_n(&sh->parked.addr, &a, a | PARK_BUSY, 0, __ATOMIC_ACQUIRE,
-                                     __ATOMIC_RELAXED))
+                                     __ATOMIC_ACQUIRE))
         return;
     struct chim_block b = {a, LD(sh->parked.size), LD(sh->parked.stack), LD(sh->parked.birth_ms)};
     if (!tab_insert(&b)) {
@@ -642,22 +646,38 @@ static void unpark(struct shard *sh)
     __atomic_store_n(&sh->parked.addr, 0, __ATOMIC_RELEASE);
 }
 
-/* Waits (bounded) while another thread moves a parked record to the table. */
+/* Waits while another thread moves a parked record to the table (a few
+ * instructions, unless that thread was descheduled or is in a signal
+ * handler): yielding, and for at most a second, so that a thread stopped
+ * for good (SIGSTOP, a debugger) cannot hang this one; the free is then not
+ * counted (the one case where a free may be lost). A thread never waits
+ * for its own move: moves run with in_agent set, which keeps a signal
+ * handler's free out of the tracker. */
 static void park_wait(const struct shard *sh, uint64_t busy)
 {
-    for (unsigned i = 0; i < 100000 && LD(sh->parked.addr) == busy; i++)
-        if (i % 64 == 63)
-            sched_yield();
+    uint64_t until = 0;
+    for (unsigned i = 1; __atomic_load_n(&sh->parked.addr, __ATOMIC_ACQUIRE) == busy; i++) {
+        if (i % 64)
+            continue;
+        sched_yield();
+        if (i % 4096 == 0) {
+            uint64_t now = chim__leak_now_ms();
+            if (!until)
+                until = now + 1000;
+            else if (now >= until)
+                return;
+        }
+    }
 }
 
 /* The owner parks b (its previous record goes to the table first). */
 static void park(struct shard *sh, const struct chim_block *b)
 {
     unpark(sh);
-    uint64_t k = LD(sh->parked.addr);
+    uint64_t k = __atomic_load_n(&sh->parked.addr, __ATOMIC_ACQUIRE);
     if (k) { /* process exit is moving it: wait, or give up parking */
         park_wait(sh, k);
-        if (LD(sh->parked.addr) || !tab_insert(b)) {
+        if (__atomic_load_n(&sh->parked.addr, __ATOMIC_ACQUIRE) || !tab_insert(b)) {
             count_drop(&info()->tracked_dropped);
             site_apply(b->stack, b->size, b->birth_ms, SITE_UNALLOC, 0);
         }
