@@ -103,7 +103,7 @@ void chim__threads_reset_child(void);
  * set follows the heap's instead of being one random line of 64 KiB per
  * free (an L1 miss each). Sampled blocks are sparse, so a granule rarely
  * holds more than one. In full mode every block is tracked: the mask is 0
- * and every free reads the same saturated counter. */
+ * (every free looks in the table; its counter, slot 0, stays saturated). */
 struct chim_leak_filter_ref {
     unsigned char *bytes;
     uint64_t mask; /* (1 << CHIM_FILTER_BITS) - 1 in sample mode, 0 in full mode */
@@ -133,12 +133,12 @@ static inline uint32_t chim__filter_slot(const void *p)
             chim__leak_alloc((p), (n), (ra));                                                      \
     } while (0)
 
-/* p may be a tracked block (sample/full modes): one load in count mode, a
- * filter byte otherwise. */
+/* p may be a tracked block: one load in count mode, a filter byte in sample
+ * mode, always in full mode (mask 0: no slot to compute). */
 static inline int chim__leak_maybe(const void *p)
 {
     const unsigned char *f = chim__leak_filter;
-    return CHIM_UNLIKELY(f != NULL) && f[chim__filter_slot(p)];
+    return CHIM_UNLIKELY(f != NULL) && (!chim__leak_filt.mask || f[chim__filter_slot(p)]);
 }
 
 #define CHIM_LEAK_ON_FREE(p)                                                                       \

@@ -630,6 +630,21 @@ static int tab_take(const void *p, struct chim_block *out)
  * table under PARK_BUSY, a thief takes it by a CAS to 0. */
 #define PARK_BUSY (1ull << 63)
 
+/* sh's parked record, with the address a (read from the claim word). */
+static inline struct chim_block parked_at(const struct shard *sh, uint64_t a)
+{
+    return (struct chim_block){a, LD(sh->parked.size), LD(sh->parked.stack),
+                               LD(sh->parked.birth_ms)};
+}
+
+/* A block counted at its site when parked that found no room in the table:
+ * taken back out of the counts, and counted as dropped. */
+static void park_drop(const struct chim_block *b)
+{
+    count_drop(&info()->tracked_dropped);
+    site_apply(b->stack, b->size, b->birth_ms, SITE_UNALLOC, 0);
+}
+
 /* Moves sh's parked record, if any, to the table (its owner, or exit/fork). */
 static void unpark(struct shard *sh)
 {
@@ -638,11 +653,9 @@ static void unpark(struct shard *sh)
         !__atomic_compare_exchange_n(&sh->parked.addr, &a, a | PARK_BUSY, 0, __ATOMIC_ACQUIRE,
                                      __ATOMIC_ACQUIRE))
         return;
-    struct chim_block b = {a, LD(sh->parked.size), LD(sh->parked.stack), LD(sh->parked.birth_ms)};
-    if (!tab_insert(&b)) {
-        count_drop(&info()->tracked_dropped);
-        site_apply(b.stack, b.size, b.birth_ms, SITE_UNALLOC, 0); /* counted when parked */
-    }
+    struct chim_block b = parked_at(sh, a);
+    if (!tab_insert(&b))
+        park_drop(&b);
     __atomic_store_n(&sh->parked.addr, 0, __ATOMIC_RELEASE);
 }
 
@@ -677,10 +690,8 @@ static void park(struct shard *sh, const struct chim_block *b)
     uint64_t k = __atomic_load_n(&sh->parked.addr, __ATOMIC_ACQUIRE);
     if (k) { /* process exit is moving it: wait, or give up parking */
         park_wait(sh, k);
-        if (__atomic_load_n(&sh->parked.addr, __ATOMIC_ACQUIRE) || !tab_insert(b)) {
-            count_drop(&info()->tracked_dropped);
-            site_apply(b->stack, b->size, b->birth_ms, SITE_UNALLOC, 0);
-        }
+        if (__atomic_load_n(&sh->parked.addr, __ATOMIC_ACQUIRE) || !tab_insert(b))
+            park_drop(b);
         return;
     }
     ST(sh->parked.size, b->size);
@@ -699,8 +710,7 @@ static int park_take(struct shard *sh, uint64_t a, struct chim_block *out)
     if ((k & ~PARK_BUSY) != a)
         return 0;
     if (!(k & PARK_BUSY)) {
-        *out = (struct chim_block){a, LD(sh->parked.size), LD(sh->parked.stack),
-                                   LD(sh->parked.birth_ms)};
+        *out = parked_at(sh, a);
         if (__atomic_compare_exchange_n(&sh->parked.addr, &k, 0, 0, __ATOMIC_ACQ_REL,
                                         __ATOMIC_ACQUIRE))
             return 1;
@@ -716,12 +726,10 @@ static int park_take(struct shard *sh, uint64_t a, struct chim_block *out)
 static __attribute__((noinline)) int take_parked_elsewhere(uint64_t a, struct chim_block *out)
 {
     uint32_t hi = __atomic_load_n(&pool_hi, __ATOMIC_ACQUIRE);
-    for (uint32_t i = 0; i < hi; i++) {
-        int r = park_take(&pool[i], a, out);
-        if (r)
-            return r > 0 || tab_take((const void *)(uintptr_t)a, out);
-    }
-    return tab_take((const void *)(uintptr_t)a, out);
+    int r = 0;
+    for (uint32_t i = 0; i < hi && !r; i++)
+        r = park_take(&pool[i], a, out);
+    return r > 0 || tab_take((const void *)(uintptr_t)a, out);
 }
 
 /* Removes p's record wherever it is (parked or in the table). */

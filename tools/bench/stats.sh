@@ -12,8 +12,11 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{print a/b}'; }
 
 # paired "a1 a2 .." "b1 b2 ..": the median of a_i / b_i (runs of one round,
 # seconds apart, so a drift of the machine cancels out).
-paired() {
-  paste <(tr ' ' '\n' <<<"$1" | grep .) <(tr ' ' '\n' <<<"$2" | grep .) | awk '{print $1 / $2}' | median
+paired() { ratios "$1" "$2" | median; }
+
+# ratios "a1 a2 .." "b1 b2 ..": the a_i / b_i, one per line.
+ratios() {
+  paste <(tr ' ' '\n' <<<"$1" | grep .) <(tr ' ' '\n' <<<"$2" | grep .) | awk '{print $1 / $2}'
 }
 
 # ci95: a distribution-free 95 % confidence interval of the median of the
@@ -31,9 +34,7 @@ ci95() {
 }
 
 # paired_ci "a1 a2 .." "b1 b2 ..": ci95 of the a_i / b_i.
-paired_ci() {
-  paste <(tr ' ' '\n' <<<"$1" | grep .) <(tr ' ' '\n' <<<"$2" | grep .) | awk '{print $1 / $2}' | ci95
-}
+paired_ci() { ratios "$1" "$2" | ci95; }
 
 # ci_text LO HI: "[lo, hi]" with three decimals, or "-" without an interval.
 ci_text() {
