@@ -54,11 +54,14 @@ void chim__leak_put_back(const struct chim_block *b);
  * segment and stops batching for it (thread exit, dl_hooks.c). */
 void chim__leak_thread_exit(void);
 
-/* The address table, for the scan (leak_track.c). */
-struct chim_block *chim__leak_table(uint64_t *cap);
+/* The address tables, for the scan (leak_track.c): table n of
+ * chim__leak_ntables() (0 the shared one, then one per thread shard in full
+ * mode), its capacity and chunk bitmap; NULL and 0 where there is none. */
+uint32_t chim__leak_ntables(void);
+struct chim_block *chim__leak_table(uint32_t n, uint64_t *cap, const uint64_t **used);
 /* The first slot >= i that may hold a block (chunks never written are
  * skipped), or cap. */
-uint64_t chim__leak_table_skip(uint64_t i, uint64_t cap);
+uint64_t chim__leak_table_skip(const uint64_t *used, uint64_t i, uint64_t cap);
 struct chim_site *chim__leak_site(uint32_t stack);
 uint64_t chim__leak_now_ms(void);
 extern uint64_t chim__leak_start_ms;

@@ -178,18 +178,21 @@ static void *map_anon(size_t bytes)
 /* Copies up to `room` recorded blocks to dst (counts them if dst is NULL). */
 static size_t collect(struct chim_block *dst, size_t room)
 {
-    uint64_t cap;
-    struct chim_block *t = chim__leak_table(&cap);
     size_t n = 0;
-    for (uint64_t i = chim__leak_table_skip(0, cap); i < cap && n < room;
-         i = chim__leak_table_skip(i + 1, cap)) {
-        uint64_t a = __atomic_load_n(&t[i].addr, __ATOMIC_ACQUIRE);
-        if (a > 2) {
-            if (dst) {
-                dst[n] = t[i];
-                dst[n].addr = a;
+    for (uint32_t k = 0; k < chim__leak_ntables(); k++) {
+        uint64_t cap;
+        const uint64_t *used;
+        struct chim_block *t = chim__leak_table(k, &cap, &used);
+        for (uint64_t i = chim__leak_table_skip(used, 0, cap); i < cap && n < room;
+             i = chim__leak_table_skip(used, i + 1, cap)) {
+            uint64_t a = __atomic_load_n(&t[i].addr, __ATOMIC_ACQUIRE);
+            if (a > 2) {
+                if (dst) {
+                    dst[n] = t[i];
+                    dst[n].addr = a;
+                }
+                n++;
             }
-            n++;
         }
     }
     return n;

@@ -9,11 +9,12 @@
  *   per-site live bytes are unbiased (jemalloc's and tcmalloc's estimator).
  * full: every block is recorded (the countdown is kept negative).
  *
- * Recorded blocks live in an open-addressing table of addresses in
+ * Recorded blocks live in open-addressing tables of addresses in
  * agent-owned anonymous memory (never the host's heap, never the
- * allocator's chunk headers), claimed with one CAS: no locks, nothing a fork
- * child can find held. A counting filter in front of it lets a free of an
- * unrecorded block leave after one load. When a table is full the block or
+ * allocator's chunk headers): in full mode one per thread, which only that
+ * thread fills (plain stores), else one shared table whose slots are
+ * claimed with one CAS. No locks, nothing a fork child can find held. A counting filter in front of
+ * it lets a free of an unrecorded block leave after one load. When a table is full the block or
  * stack is dropped and counted (`dropped` in the header), never waited for.
  * Stacks are deduplicated into the segment's STACKS section; per-stack
  * counters go to SITES (same index), with a birth-time histogram and a
@@ -25,6 +26,7 @@
 #include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/membarrier.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -41,7 +43,13 @@ struct chim_leak_settings chim__leakcfg;
 struct chim_leak_filter_ref chim__leak_filt;
 uint64_t chim__leak_start_ms;
 
-static struct chim_block *tab;
+/* An address table: its slots (tab_mask + 1) and one bit per chunk of
+ * slots ever written (the exit scan skips the rest). */
+struct table {
+    struct chim_block *slot;
+    uint64_t *used; /* NULL: scan it all */
+};
+static struct table shared; /* sample mode, and threads without a shard */
 static uint64_t tab_mask;
 static unsigned home_shift; /* address bits below a table home (tab_home) */
 static int inited;          /* the constructor has run (count mode included) */
@@ -134,31 +142,24 @@ struct chim_site *chim__leak_site(uint32_t stack)
     return s && stack < chim__sec_count[CHIM_SEC_SITES] ? &s[stack] : NULL;
 }
 
-struct chim_block *chim__leak_table(uint64_t *cap)
-{
-    *cap = tab ? tab_mask + 1 : 0;
-    return tab;
-}
-
-/* One bit per chunk of CHUNK_SLOTS table slots ever claimed: the exit scan
- * skips the rest (untouched pages, which reading would fault in: the whole
+/* One bit per chunk of 2^CHUNK_SHIFT table slots ever claimed: the exit
+ * scan skips the rest (untouched pages, which reading would fault in: a
  * table is 96 MiB by default). */
 #define CHUNK_SHIFT 12
-static uint64_t *tab_used;
 
-static inline void chunk_mark(uint64_t idx)
+static inline void chunk_mark(const struct table *t, uint64_t idx)
 {
     uint64_t c = idx >> CHUNK_SHIFT, bit = 1ull << (c & 63);
-    uint64_t *w = &tab_used[c >> 6];
+    uint64_t *w = &t->used[c >> 6];
     if (CHIM_UNLIKELY(!(__atomic_load_n(w, __ATOMIC_RELAXED) & bit)))
         __atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
 }
 
-uint64_t chim__leak_table_skip(uint64_t i, uint64_t cap)
+uint64_t chim__leak_table_skip(const uint64_t *used, uint64_t i, uint64_t cap)
 {
     while (i < cap) {
         uint64_t c = i >> CHUNK_SHIFT;
-        if (!tab_used || (__atomic_load_n(&tab_used[c >> 6], __ATOMIC_ACQUIRE) >> (c & 63)) & 1)
+        if ((__atomic_load_n(&used[c >> 6], __ATOMIC_ACQUIRE) >> (c & 63)) & 1)
             return i;
         i = (c + 1) << CHUNK_SHIFT;
     }
@@ -352,9 +353,11 @@ struct shard {
     uint32_t events; /* since the last fold */
     uint64_t epoch_end_ms;
     uint64_t now_ms;          /* time of the owner's last allocation */
-    struct chim_block parked; /* the owner's newest block, not yet in the table */
-    uint64_t reserved[2];
-    struct site_delta d[SHARD_WAYS];
+    struct chim_block parked; /* the owner's newest block, not yet in its table */
+    uint32_t moving;          /* the owner is moving `parked` to its table */
+    uint32_t reserved;
+    struct table own; /* filled by the shard's owner only; kept when it exits */
+    _Alignas(64) struct site_delta d[SHARD_WAYS];
 };
 
 static struct shard *pool;
@@ -397,6 +400,10 @@ static uint64_t epoch_end(uint64_t now_ms)
     return chim__leak_start_ms + (rel / ems + 1) * ems;
 }
 
+static int table_new(struct table *t);
+
+/* A free shard for this thread, with its table (the one it had before if
+ * another thread used it: the records in it stay). */
 static struct shard *shard_claim(void)
 {
     shard_state = 2;
@@ -404,6 +411,10 @@ static struct shard *shard_claim(void)
         uint32_t z = 0;
         if (!LD(pool[i].used) && __atomic_compare_exchange_n(&pool[i].used, &z, 1, 0,
                                                              __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+            if (!__atomic_load_n(&pool[i].own.slot, __ATOMIC_ACQUIRE) && !table_new(&pool[i].own)) {
+                __atomic_store_n(&pool[i].used, 0, __ATOMIC_RELEASE);
+                return NULL; /* no memory for a table: this thread adds directly */
+            }
             shard_state = 1;
             my_shard = &pool[i];
             uint32_t hi = LD(pool_hi);
@@ -566,17 +577,45 @@ static void filter_dec(const void *p)
         ;
 }
 
-static int tab_insert(const struct chim_block *b)
+static void *map_anon(uint64_t bytes)
+{
+    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    return m == MAP_FAILED ? NULL : m;
+}
+
+/* Maps a table of tab_mask + 1 slots and its chunk bitmap; 0 if it could
+ * not. The slot array is published last (release): threads that scan other
+ * threads' tables read it with acquire. */
+static int table_new(struct table *t)
+{
+    uint64_t cap = tab_mask + 1, ubytes = ((cap >> CHUNK_SHIFT) + 63) / 64 * 8;
+    struct chim_block *slot = map_anon(cap * sizeof *slot);
+    uint64_t *used = map_anon(ubytes);
+    if (!slot || !used) {
+        if (slot)
+            munmap(slot, cap * sizeof *slot);
+        if (used)
+            munmap(used, ubytes);
+        return 0;
+    }
+    t->used = used;
+    __atomic_store_n(&t->slot, slot, __ATOMIC_RELEASE);
+    return 1;
+}
+
+/* Inserts into a table any thread may fill (the shared one): the slot is
+ * claimed with a placeholder key (2, never an address), filled, then
+ * published. */
+static int tab_insert(struct table *t, const struct chim_block *b)
 {
     uint64_t h = tab_home(b->addr);
     for (uint64_t i = 0; i < PROBE_MAX; i++) {
-        struct chim_block *e = &tab[(h + i) & tab_mask];
+        struct chim_block *e = &t->slot[(h + i) & tab_mask];
         uint64_t k = __atomic_load_n(&e->addr, __ATOMIC_RELAXED);
         if (k > TAB_GONE)
             continue;
-        chunk_mark((h + i) & tab_mask);
-        /* Claimed with a placeholder key (2, never an address), filled,
-         * then published. */
+        chunk_mark(t, (h + i) & tab_mask);
         if (__atomic_compare_exchange_n(&e->addr, &k, TAB_GONE + 1, 0, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED)) {
             e->size = b->size;
@@ -590,12 +629,34 @@ static int tab_insert(const struct chim_block *b)
     return 0;
 }
 
-/* Removes p's record, copying it to *out. 0 if p was not recorded. */
-static int tab_take(const void *p, struct chim_block *out)
+/* Inserts into a thread's own table (full mode, its owner only). Other
+ * threads only ever turn a live key into TAB_GONE (freeing that block), so
+ * a slot read empty or deleted is the owner's: plain stores, key last. No
+ * locked instruction: a CAS waits for the store buffer to drain, and was
+ * 5 % of the benchmark's time. */
+static int tab_put(struct table *t, const struct chim_block *b)
+{
+    uint64_t h = tab_home(b->addr);
+    for (uint64_t i = 0; i < PROBE_MAX; i++) {
+        struct chim_block *e = &t->slot[(h + i) & tab_mask];
+        if (LD(e->addr) > TAB_GONE)
+            continue;
+        chunk_mark(t, (h + i) & tab_mask);
+        ST(e->size, b->size);
+        ST(e->stack, b->stack);
+        ST(e->birth_ms, b->birth_ms);
+        __atomic_store_n(&e->addr, b->addr, __ATOMIC_RELEASE);
+        return 1;
+    }
+    return 0;
+}
+
+/* Removes p's record from t, copying it to *out. 0 if it is not there. */
+static int tab_take(struct table *t, const void *p, struct chim_block *out)
 {
     uint64_t a = (uint64_t)(uintptr_t)p, h = tab_home(a);
     for (uint64_t i = 0; i < PROBE_MAX; i++) {
-        struct chim_block *e = &tab[(h + i) & tab_mask];
+        struct chim_block *e = &t->slot[(h + i) & tab_mask];
         uint64_t k = __atomic_load_n(&e->addr, __ATOMIC_ACQUIRE);
         if (k == TAB_EMPTY)
             return 0;
@@ -605,9 +666,9 @@ static int tab_take(const void *p, struct chim_block *out)
         out->addr = a;
         /* A plain store: only the thread freeing p can remove its record
          * (p is not reused before the real free that follows), and the
-         * slot is claimed again only by a CAS on this value. Two threads
-         * freeing the same block at once (a double free in the host) may
-         * both count it. */
+         * slot is filled again only by whoever may fill that table after
+         * reading this value. Two threads freeing the same block at once
+         * (a double free in the host) may both count it. */
         __atomic_store_n(&e->addr, TAB_GONE, __ATOMIC_RELEASE);
         filter_dec(p);
         return 1;
@@ -615,20 +676,42 @@ static int tab_take(const void *p, struct chim_block *out)
     return 0;
 }
 
+/* A thread's own table if it has one, else the shared one. */
+static int tab_add(struct shard *sh, const struct chim_block *b)
+{
+    return (sh && tab_put(&sh->own, b)) || tab_insert(&shared, b);
+}
+
 /* ---- parked records (full mode) ------------------------------------------- */
 
-/* In full mode a new block's record goes into the table at the thread's
- * next allocation, not at once: the CAS that claims a table slot waits for
- * the slot's line, which is rarely cached (the table is about three quarters
- * of the heap's size), while a line prefetched one allocation earlier has
- * arrived. Until then the record is parked in the thread's shard, where
- * every lookup also looks: the owner's frees and reallocs first; another
- * thread's after the table missed (a block handed to another thread and
- * freed there at once); thread exit, fork and process exit (before the
- * scan) put every parked record in the table. The site counts are not
- * deferred. The parked address is the claim word: its owner moves it to the
- * table under PARK_BUSY, a thief takes it by a CAS to 0. */
-#define PARK_BUSY (1ull << 63)
+/* In full mode a new block's record goes into its thread's table at that
+ * thread's next allocation, not at once: the table line is rarely cached
+ * (the table is about three quarters of the heap's size), and a line
+ * prefetched one allocation earlier has arrived by then. Until then the
+ * record is parked in the thread's shard, where lookups also look: the
+ * owner's frees first; another thread's after every table missed (a block
+ * handed to another thread and freed there at once). Thread exit, fork and
+ * process exit (before the scan) put every parked record in a table. The
+ * site counts are not deferred.
+ *
+ * The owner moves its record with plain stores (a locked instruction per
+ * allocation cost 2-3 % of the benchmark), raising `moving` around the
+ * move. A thief takes a parked record with a CAS of its address to 0, then
+ * makes sure the owner is not moving it behind its back: the owner may have
+ * read the address before the CAS. A membarrier (private expedited: every
+ * running thread of the process executes a full barrier) makes the owner's
+ * `moving` visible, or else the owner's read comes after the CAS and sees 0
+ * (asymmetric Dekker, as in userspace RCU). The thief waits for the move to
+ * end and takes the record back out of the table. Without membarrier
+ * (kernel < 4.14, a seccomp filter) records are not parked. */
+static int asym; /* membarrier registered: records are parked */
+
+static void asym_init(void)
+{
+    long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0);
+    asym = q > 0 && (q & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+           syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0;
+}
 
 /* sh's parked record, with the address a (read from the claim word). */
 static inline struct chim_block parked_at(const struct shard *sh, uint64_t a)
@@ -637,7 +720,7 @@ static inline struct chim_block parked_at(const struct shard *sh, uint64_t a)
                                LD(sh->parked.birth_ms)};
 }
 
-/* A block counted at its site when parked that found no room in the table:
+/* A block counted at its site when parked that found no room in a table:
  * taken back out of the counts, and counted as dropped. */
 static void park_drop(const struct chim_block *b)
 {
@@ -645,31 +728,57 @@ static void park_drop(const struct chim_block *b)
     site_apply(b->stack, b->size, b->birth_ms, SITE_UNALLOC, 0);
 }
 
-/* Moves sh's parked record, if any, to the table (its owner, or exit/fork). */
+/* The owner moves its parked record, if any, to its table. */
 static void unpark(struct shard *sh)
 {
-    uint64_t a = __atomic_load_n(&sh->parked.addr, __ATOMIC_ACQUIRE);
-    if (!a || (a & PARK_BUSY) ||
-        !__atomic_compare_exchange_n(&sh->parked.addr, &a, a | PARK_BUSY, 0, __ATOMIC_ACQUIRE,
-                                     __ATOMIC_ACQUIRE))
-        return;
-    struct chim_block b = parked_at(sh, a);
-    if (!tab_insert(&b))
-        park_drop(&b);
-    __atomic_store_n(&sh->parked.addr, 0, __ATOMIC_RELEASE);
+    ST(sh->moving, 1);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* the barrier is the thief's membarrier */
+    uint64_t a = LD(sh->parked.addr);
+    if (a) {
+        struct chim_block b = parked_at(sh, a);
+        if (!tab_add(sh, &b))
+            park_drop(&b);
+        __atomic_store_n(&sh->parked.addr, 0, __ATOMIC_RELEASE); /* after the key */
+    }
+    __atomic_store_n(&sh->moving, 0, __ATOMIC_RELEASE);
 }
 
-/* Waits while another thread moves a parked record to the table (a few
- * instructions, unless that thread was descheduled or is in a signal
- * handler): yielding, and for at most a second, so that a thread stopped
- * for good (SIGSTOP, a debugger) cannot hang this one; the free is then not
- * counted (the one case where a free may be lost). A thread never waits
- * for its own move: moves run with in_agent set, which keeps a signal
- * handler's free out of the tracker. */
-static void park_wait(const struct shard *sh, uint64_t busy)
+/* The owner parks b, its previous record going to its table first. */
+static void park(struct shard *sh, const struct chim_block *b)
+{
+    if (LD(sh->parked.addr))
+        unpark(sh);
+    if (!asym) {
+        if (!tab_add(sh, b))
+            park_drop(b);
+        return;
+    }
+    ST(sh->parked.size, b->size);
+    ST(sh->parked.stack, b->stack);
+    ST(sh->parked.birth_ms, b->birth_ms);
+    __atomic_store_n(&sh->parked.addr, b->addr, __ATOMIC_RELEASE);
+}
+
+/* The owner's free of its newest block. A CAS: process exit may be taking
+ * the record at the same moment. */
+static int park_take_own(struct shard *sh, uint64_t a, struct chim_block *out)
+{
+    uint64_t k = a;
+    if (LD(sh->parked.addr) != a)
+        return 0;
+    *out = parked_at(sh, a);
+    return __atomic_compare_exchange_n(&sh->parked.addr, &k, 0, 0, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_RELAXED);
+}
+
+/* Waits while sh's owner moves a record (a few instructions, unless it
+ * was descheduled or is in a signal handler): yielding, and for at most a
+ * second, so that a thread stopped for good (SIGSTOP, a debugger) cannot
+ * hang this one. */
+static void move_wait(const struct shard *sh)
 {
     uint64_t until = 0;
-    for (unsigned i = 1; __atomic_load_n(&sh->parked.addr, __ATOMIC_ACQUIRE) == busy; i++) {
+    for (unsigned i = 1; __atomic_load_n(&sh->moving, __ATOMIC_ACQUIRE); i++) {
         if (i % 64)
             continue;
         sched_yield();
@@ -683,83 +792,110 @@ static void park_wait(const struct shard *sh, uint64_t busy)
     }
 }
 
-/* The owner parks b (its previous record goes to the table first). */
-static void park(struct shard *sh, const struct chim_block *b)
-{
-    unpark(sh);
-    uint64_t k = __atomic_load_n(&sh->parked.addr, __ATOMIC_ACQUIRE);
-    if (k) { /* process exit is moving it: wait, or give up parking */
-        park_wait(sh, k);
-        if (__atomic_load_n(&sh->parked.addr, __ATOMIC_ACQUIRE) || !tab_insert(b))
-            park_drop(b);
-        return;
-    }
-    ST(sh->parked.size, b->size);
-    ST(sh->parked.stack, b->stack);
-    ST(sh->parked.birth_ms, b->birth_ms);
-    __atomic_store_n(&sh->parked.addr, b->addr, __ATOMIC_RELEASE);
-}
-
-/* Takes a's record from sh's parking place: 1 taken, 0 not there, -1 its
- * owner moved it to the table meanwhile (look there; a move under way is
- * waited for). Only the thread freeing a takes it, so the fields read
- * before the CAS are a's. */
-static int park_take(struct shard *sh, uint64_t a, struct chim_block *out)
+/* Takes a's record from another thread's parking place (see above): 1 if
+ * taken (and in no table), 0 if it is not parked there. */
+static int park_steal(struct shard *sh, uint64_t a, struct chim_block *out)
 {
     uint64_t k = __atomic_load_n(&sh->parked.addr, __ATOMIC_ACQUIRE);
-    if ((k & ~PARK_BUSY) != a)
+    if (k != a)
         return 0;
-    if (!(k & PARK_BUSY)) {
-        *out = parked_at(sh, a);
-        if (__atomic_compare_exchange_n(&sh->parked.addr, &k, 0, 0, __ATOMIC_ACQ_REL,
-                                        __ATOMIC_ACQUIRE))
-            return 1;
-    }
-    if (k == (a | PARK_BUSY)) /* k: what the failed CAS found */
-        park_wait(sh, k);
-    return -1;
+    struct chim_block b = parked_at(sh, a), dup;
+    if (!__atomic_compare_exchange_n(&sh->parked.addr, &k, 0, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_RELAXED))
+        return 0; /* moved meanwhile: the key is in a table already */
+    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0);
+    move_wait(sh);
+    if (!tab_take(&sh->own, (const void *)(uintptr_t)a, &dup))
+        tab_take(&shared, (const void *)(uintptr_t)a, &dup);
+    *out = b;
+    return 1;
 }
 
-/* a is in neither this thread's parking place nor the table: another
- * thread may have it parked. Looked up in the table again after the scan:
- * a record unparked while the scan ran is there by then. */
-static __attribute__((noinline)) int take_parked_elsewhere(uint64_t a, struct chim_block *out)
+/* a is in neither this thread's parking place nor its table nor the shared
+ * one: another thread's table, or its parking place. The tables are looked
+ * at again after the parking places: a record moved while they were read
+ * is in its table by then (its key is stored before its parking place is
+ * cleared). */
+static __attribute__((noinline)) int take_elsewhere(uint64_t a, struct chim_block *out)
 {
     uint32_t hi = __atomic_load_n(&pool_hi, __ATOMIC_ACQUIRE);
-    int r = 0;
-    for (uint32_t i = 0; i < hi && !r; i++)
-        r = park_take(&pool[i], a, out);
-    return r > 0 || tab_take((const void *)(uintptr_t)a, out);
+    const void *p = (const void *)(uintptr_t)a;
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t i = 0; i < hi; i++) {
+            struct shard *sh = &pool[i];
+            if (sh != my_shard && __atomic_load_n(&sh->own.slot, __ATOMIC_ACQUIRE) &&
+                tab_take(&sh->own, p, out))
+                return 1;
+        }
+        for (uint32_t i = 0; pass == 0 && i < hi; i++)
+            if (&pool[i] != my_shard && park_steal(&pool[i], a, out))
+                return 1;
+    }
+    return tab_take(&shared, p, out);
 }
 
-/* Removes p's record wherever it is (parked or in the table). */
+/* Removes p's record wherever it is (parked or in a table). */
 static int take(const void *p, struct chim_block *out)
 {
     uint64_t a = (uint64_t)(uintptr_t)p;
-    if (shard_state == 1 && park_take(my_shard, a, out) > 0)
+    if (shard_state == 1 && (park_take_own(my_shard, a, out) || tab_take(&my_shard->own, p, out)))
         return 1;
-    if (tab_take(p, out))
+    if (tab_take(&shared, p, out))
         return 1;
-    return pool && mode == CHIM_MODE_FULL && take_parked_elsewhere(a, out);
+    return pool && mode == CHIM_MODE_FULL && take_elsewhere(a, out);
 }
 
-/* Every shard's parked record to the table (process exit, fork child). In
- * a fork child a record whose move was cut by the fork (PARK_BUSY, its
- * thread gone) is finished here: put in the table unless it got there. */
-static void unpark_all(int child)
+/* Every shard's parked record to a table, at process exit (other threads
+ * may still run: theirs are stolen, and go to the shared table). */
+static void unpark_all(void)
 {
     uint32_t hi = pool ? __atomic_load_n(&pool_hi, __ATOMIC_ACQUIRE) : 0;
     for (uint32_t i = 0; i < hi; i++) {
         struct shard *sh = &pool[i];
-        uint64_t k = LD(sh->parked.addr);
-        struct chim_block t;
-        if (child && (k & PARK_BUSY)) {
-            if (tab_take((const void *)(uintptr_t)(k & ~PARK_BUSY), &t) && tab_insert(&t))
-                k = 0;
-            ST(sh->parked.addr, k & ~PARK_BUSY);
-        }
-        unpark(sh);
+        uint64_t a = __atomic_load_n(&sh->parked.addr, __ATOMIC_ACQUIRE);
+        struct chim_block b;
+        if (sh == my_shard)
+            unpark(sh);
+        else if (a && park_steal(sh, a, &b) && !tab_insert(&shared, &b))
+            park_drop(&b);
     }
+}
+
+/* A fork child: the other threads are gone, some perhaps in the middle of
+ * a move (the record may be in the table as well). Every parked record
+ * goes to its shard's table. */
+static void unpark_child(void)
+{
+    uint32_t hi = pool ? LD(pool_hi) : 0;
+    for (uint32_t i = 0; i < hi; i++) {
+        struct shard *sh = &pool[i];
+        uint64_t a = LD(sh->parked.addr);
+        struct chim_block b = parked_at(sh, a), dup;
+        if (a) {
+            if (!tab_take(&sh->own, (const void *)(uintptr_t)a, &dup))
+                tab_take(&shared, (const void *)(uintptr_t)a, &dup);
+            if (!tab_add(sh, &b))
+                park_drop(&b);
+        }
+        ST(sh->parked.addr, 0);
+        ST(sh->moving, 0);
+    }
+}
+
+/* The address tables, for the exit scan: 0 the shared one, then each
+ * shard's (NULL where a shard has none). */
+uint32_t chim__leak_ntables(void)
+{
+    return 1 + (pool ? __atomic_load_n(&pool_hi, __ATOMIC_ACQUIRE) : 0);
+}
+
+struct chim_block *chim__leak_table(uint32_t n, uint64_t *cap, const uint64_t **used)
+{
+    const struct table *t = n == 0 ? &shared : pool ? &pool[n - 1].own : NULL;
+    struct chim_block *slot = t ? __atomic_load_n(&t->slot, __ATOMIC_ACQUIRE) : NULL;
+    *cap = slot ? tab_mask + 1 : 0;
+    *used = slot ? t->used : NULL;
+    return slot;
 }
 
 /* ---- the call-outs -------------------------------------------------------- */
@@ -767,19 +903,21 @@ static void unpark_all(int child)
 static void record(void *p, size_t n, uintptr_t ra, uintptr_t fp)
 {
     uint64_t ips[CHIM_STACK_DEPTH_MAX];
-    /* The block's table line is rarely cached: fetch it while unwinding. */
-    __builtin_prefetch(&tab[tab_home((uint64_t)(uintptr_t)p) & tab_mask], 1);
+    struct shard *sh = shard_get();
+    /* The block's table line is rarely cached: fetch it now (in full mode
+     * the record goes there at the next allocation). */
+    const struct table *t = sh ? &sh->own : &shared;
+    __builtin_prefetch(&t->slot[tab_home((uint64_t)(uintptr_t)p) & tab_mask], 1);
     int d = chim__unwind(ra, fp, ips, (int)chim__leakcfg.depth);
     uint32_t sid = intern(ips, d);
     uint64_t now = chim__leak_now_ms();
     struct chim_block b = {(uint64_t)(uintptr_t)p, n, sid, (uint32_t)(now - chim__leak_start_ms)};
-    struct shard *sh = shard_get();
     if (sh) { /* full mode: counted now, in the table at the next allocation */
         site_apply(sid, n, b.birth_ms, SITE_ALLOC, now);
         park(sh, &b);
         return;
     }
-    if (!tab_insert(&b)) {
+    if (!tab_insert(&shared, &b)) {
         count_drop(&info()->tracked_dropped);
         return;
     }
@@ -845,7 +983,7 @@ int chim__leak_take(void *p, struct chim_block *out)
 void chim__leak_put_back(const struct chim_block *b)
 {
     int saved = errno;
-    if (tab_insert(b))
+    if (tab_insert(&shared, b))
         site_apply(b->stack, b->size, b->birth_ms, SITE_UNFREE, 0);
     else
         count_drop(&info()->tracked_dropped);
@@ -854,20 +992,13 @@ void chim__leak_put_back(const struct chim_block *b)
 
 /* ---- life cycle ----------------------------------------------------------- */
 
-static void *map_anon(uint64_t bytes)
-{
-    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
-    return m == MAP_FAILED ? NULL : m;
-}
-
 static void fill_info(struct chim_leak_info *in, uint32_t unwinder)
 {
     in->unwinder = unwinder;
     in->stack_depth = chim__leakcfg.depth;
     in->sample_bytes = mode == CHIM_MODE_SAMPLE ? chim__leakcfg.sample_bytes : 0;
     in->epoch_ns = chim__leakcfg.epoch_ns;
-    in->tracked_max = tab_mask + 1;
+    in->tracked_max = tab_mask + 1; /* per table */
     in->origin_ns = chim__now_ns(CLOCK_REALTIME);
 }
 
@@ -894,14 +1025,13 @@ void chim__leak_init(void)
     mode = chim__cfg.mode;
     if (wanted() && chim__seg && chim__sec_base[CHIM_SEC_STACKS] &&
         chim__sec_base[CHIM_SEC_LEAKS]) {
-        uint64_t cap = pow2_at_least(chim__leakcfg.max_tracked * 2);
-        tab = map_anon(cap * sizeof *tab);
+        tab_mask = pow2_at_least(chim__leakcfg.max_tracked * 2) - 1;
         unsigned char *filter = map_anon(1u << CHIM_FILTER_BITS);
-        tab_used = map_anon(((cap >> CHUNK_SHIFT) + 63) / 64 * 8); /* NULL: scan it all */
-        if (mode == CHIM_MODE_FULL)
+        if (mode == CHIM_MODE_FULL) {
             pool = map_anon(SHARD_POOL * sizeof(struct shard)); /* NULL: add directly */
-        if (tab && filter) {
-            tab_mask = cap - 1;
+            asym_init();
+        }
+        if (table_new(&shared) && filter) {
             /* Full mode: neighbouring blocks, neighbouring slots, one
              * home per 32 bytes for glibc (its chunks are at least 32
              * bytes apart), per 16 otherwise. Sample mode: the few sampled
@@ -934,7 +1064,7 @@ void chim__leak_fini(void)
     chim__tls.in_agent = 1;
     fold_all_shards();
     __atomic_store_n(&shards_closed, 1, __ATOMIC_RELAXED);
-    unpark_all(0);     /* the scan reads the table only */
+    unpark_all();      /* the scan reads the tables only */
     fold_all_shards(); /* what a thread added between the two */
     chim__modules_refresh();
     if (mode == CHIM_MODE_FULL && chim__leakcfg.scan)
@@ -996,11 +1126,13 @@ void chim__leak_fork_child(void)
         info()->scan_state = CHIM_SCAN_NONE;
         /* The parent's threads' pending deltas describe blocks the child
          * inherits: fold them into its copy; only this thread lives on. */
-        unpark_all(1);
+        unpark_child();
         fold_all_shards();
         for (uint32_t i = 0; pool && i < pool_hi; i++)
             if (&pool[i] != my_shard)
                 pool[i].used = 0;
+        if (asym)
+            asym_init(); /* a registration is the process's, not inherited */
     } else {
         active = 0; /* no segment: stop tracking rather than write nowhere */
         chim__leak_filter = NULL;

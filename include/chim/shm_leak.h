@@ -120,7 +120,7 @@ struct chim_leak_info {
     uint64_t modules_gen;  /* bumped at every module-map refresh that changed it */
     uint64_t stacks_used;
     uint64_t stacks_dropped;  /* stacks that found no room: attributed to stack 0 */
-    uint64_t tracked_max;     /* capacity of the address table */
+    uint64_t tracked_max;     /* capacity of each address table */
     uint64_t tracked_dropped; /* blocks not recorded (table full) */
     uint64_t modules_dropped;
     uint32_t scan_state; /* enum chim_scan_state */
