@@ -811,6 +811,17 @@ static int park_steal(struct shard *sh, uint64_t a, struct chim_block *out)
     return 1;
 }
 
+/* Another thread's table, if it has one, took a's record. */
+static int take_foreign(struct shard *sh, const void *p, struct chim_block *out)
+{
+    return sh != my_shard && __atomic_load_n(&sh->own.slot, __ATOMIC_ACQUIRE) &&
+           tab_take(&sh->own, p, out);
+}
+
+/* The shard where this thread last found another thread's block: blocks
+ * handed over usually come from the same producer. */
+static CHIM_TLS uint32_t foreign_hint;
+
 /* a is in neither this thread's parking place nor its table nor the shared
  * one: another thread's table, or its parking place. The tables are looked
  * at again after the parking places: a record moved while they were read
@@ -820,13 +831,14 @@ static __attribute__((noinline)) int take_elsewhere(uint64_t a, struct chim_bloc
 {
     uint32_t hi = __atomic_load_n(&pool_hi, __ATOMIC_ACQUIRE);
     const void *p = (const void *)(uintptr_t)a;
+    if (foreign_hint < hi && take_foreign(&pool[foreign_hint], p, out))
+        return 1;
     for (int pass = 0; pass < 2; pass++) {
-        for (uint32_t i = 0; i < hi; i++) {
-            struct shard *sh = &pool[i];
-            if (sh != my_shard && __atomic_load_n(&sh->own.slot, __ATOMIC_ACQUIRE) &&
-                tab_take(&sh->own, p, out))
+        for (uint32_t i = 0; i < hi; i++)
+            if (take_foreign(&pool[i], p, out)) {
+                foreign_hint = i;
                 return 1;
-        }
+            }
         for (uint32_t i = 0; pass == 0 && i < hi; i++)
             if (&pool[i] != my_shard && park_steal(&pool[i], a, out))
                 return 1;
