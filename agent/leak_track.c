@@ -639,7 +639,7 @@ static int tab_put(struct table *t, const struct chim_block *b)
     uint64_t h = tab_home(b->addr);
     for (uint64_t i = 0; i < PROBE_MAX; i++) {
         struct chim_block *e = &t->slot[(h + i) & tab_mask];
-        if (LD(e->addr) > TAB_GONE)
+        if (__atomic_load_n(&e->addr, __ATOMIC_ACQUIRE) > TAB_GONE)
             continue;
         chunk_mark(t, (h + i) & tab_mask);
         ST(e->size, b->size);
@@ -662,8 +662,7 @@ static int tab_take(struct table *t, const void *p, struct chim_block *out)
             return 0;
         if (k != a)
             continue;
-        *out = *e;
-        out->addr = a;
+        *out = (struct chim_block){a, LD(e->size), LD(e->stack), LD(e->birth_ms)};
         /* A plain store: only the thread freeing p can remove its record
          * (p is not reused before the real free that follows), and the
          * slot is filled again only by whoever may fill that table after
@@ -736,7 +735,11 @@ static void unpark(struct shard *sh)
     uint64_t a = LD(sh->parked.addr);
     if (a) {
         struct chim_block b = parked_at(sh, a);
-        if (!tab_add(sh, &b))
+        uint64_t k = a;
+        /* No room: taken back out of the counts, unless a thief took the
+         * record meanwhile (its free is counted, the pair nets out). */
+        if (!tab_add(sh, &b) && __atomic_compare_exchange_n(&sh->parked.addr, &k, 0, 0,
+                                                            __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
             park_drop(&b);
         __atomic_store_n(&sh->parked.addr, 0, __ATOMIC_RELEASE); /* after the key */
     }
@@ -786,10 +789,32 @@ static void move_wait(const struct shard *sh)
             uint64_t now = chim__leak_now_ms();
             if (!until)
                 until = now + 1000;
-            else if (now >= until)
+            else if (now >= until) {
+                count_drop(NULL); /* the record may stay in the owner's table */
                 return;
+            }
         }
     }
+}
+
+/* A record found in a table may still be parked as well: its owner stores
+ * the key before it clears the parking place, and may be stopped in
+ * between. Cleared here (a is live until the caller's real free), or a
+ * later block at the same address could take this record from there. */
+static void park_clear(struct shard *sh, uint64_t a)
+{
+    uint64_t k = a;
+    if (__atomic_load_n(&sh->parked.addr, __ATOMIC_ACQUIRE) == a)
+        __atomic_compare_exchange_n(&sh->parked.addr, &k, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+/* The same for a record found in the shared table (full mode: an owner
+ * whose own table had no room moved it there). */
+static void park_clear_all(uint64_t a)
+{
+    uint32_t hi = pool ? __atomic_load_n(&pool_hi, __ATOMIC_ACQUIRE) : 0;
+    for (uint32_t i = 0; i < hi; i++)
+        park_clear(&pool[i], a);
 }
 
 /* Takes a's record from another thread's parking place (see above): 1 if
@@ -801,7 +826,7 @@ static int park_steal(struct shard *sh, uint64_t a, struct chim_block *out)
         return 0;
     struct chim_block b = parked_at(sh, a), dup;
     if (!__atomic_compare_exchange_n(&sh->parked.addr, &k, 0, 0, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_RELAXED))
+                                     __ATOMIC_ACQUIRE))
         return 0; /* moved meanwhile: the key is in a table already */
     syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0);
     move_wait(sh);
@@ -814,8 +839,11 @@ static int park_steal(struct shard *sh, uint64_t a, struct chim_block *out)
 /* Another thread's table, if it has one, took a's record. */
 static int take_foreign(struct shard *sh, const void *p, struct chim_block *out)
 {
-    return sh != my_shard && __atomic_load_n(&sh->own.slot, __ATOMIC_ACQUIRE) &&
-           tab_take(&sh->own, p, out);
+    if (sh == my_shard || !__atomic_load_n(&sh->own.slot, __ATOMIC_ACQUIRE) ||
+        !tab_take(&sh->own, p, out))
+        return 0;
+    park_clear(sh, (uint64_t)(uintptr_t)p);
+    return 1;
 }
 
 /* The shard where this thread last found another thread's block: blocks
@@ -843,7 +871,10 @@ static __attribute__((noinline)) int take_elsewhere(uint64_t a, struct chim_bloc
             if (&pool[i] != my_shard && park_steal(&pool[i], a, out))
                 return 1;
     }
-    return tab_take(&shared, p, out);
+    if (!tab_take(&shared, p, out))
+        return 0;
+    park_clear_all(a);
+    return 1;
 }
 
 /* Removes p's record wherever it is (parked or in a table). */
@@ -852,8 +883,10 @@ static int take(const void *p, struct chim_block *out)
     uint64_t a = (uint64_t)(uintptr_t)p;
     if (shard_state == 1 && (park_take_own(my_shard, a, out) || tab_take(&my_shard->own, p, out)))
         return 1;
-    if (tab_take(&shared, p, out))
+    if (tab_take(&shared, p, out)) {
+        park_clear_all(a);
         return 1;
+    }
     return pool && mode == CHIM_MODE_FULL && take_elsewhere(a, out);
 }
 
