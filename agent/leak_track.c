@@ -1008,8 +1008,10 @@ void chim__leak_free(void *p)
     if (!active || chim__tls.in_agent)
         return;
     int saved = errno;
+    chim__tls.in_agent = 1; /* a signal handler's malloc or free stays out */
     if (take(p, &b))
         site_apply(b.stack, b.size, b.birth_ms, SITE_FREE, 0);
+    chim__tls.in_agent = 0;
     errno = saved;
 }
 
@@ -1018,20 +1020,24 @@ int chim__leak_take(void *p, struct chim_block *out)
     if (!active || chim__tls.in_agent)
         return 0;
     int saved = errno;
+    chim__tls.in_agent = 1;
     int took = take(p, out);
     if (took)
         site_apply(out->stack, out->size, out->birth_ms, SITE_FREE, 0);
+    chim__tls.in_agent = 0;
     errno = saved;
     return took;
 }
 
 void chim__leak_put_back(const struct chim_block *b)
 {
-    int saved = errno;
+    int saved = errno, was = chim__tls.in_agent;
+    chim__tls.in_agent = 1;
     if (tab_insert(&shared, b))
         site_apply(b->stack, b->size, b->birth_ms, SITE_UNFREE, 0);
     else
         count_drop(&info()->tracked_dropped);
+    chim__tls.in_agent = was;
     errno = saved;
 }
 
