@@ -809,9 +809,10 @@ static void park_clear(struct shard *sh, uint64_t a)
 }
 
 /* The same for a record found in the shared table (full mode: an owner
- * whose own table had no room moved it there). One look per shard; the
- * shared table holds few records in full mode (threads without a shard,
- * full tables, realloc's put-back), and none of them on the hot path. */
+ * whose own table had no room moved it there). One look per shard. The
+ * shared table holds few records in full mode: those of threads without a
+ * shard (past their exit, or beyond SHARD_POOL at once, whose frees pay
+ * this scan), of full tables, and realloc's put-backs. */
 static void park_clear_all(uint64_t a)
 {
     uint32_t hi = pool ? __atomic_load_n(&pool_hi, __ATOMIC_ACQUIRE) : 0;
