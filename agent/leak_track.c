@@ -13,9 +13,10 @@
  * agent-owned anonymous memory (never the host's heap, never the
  * allocator's chunk headers): in full mode one per thread, which only that
  * thread fills (plain stores), else one shared table whose slots are
- * claimed with one CAS. No locks, nothing a fork child can find held. A counting filter in front of
- * it lets a free of an unrecorded block leave after one load. When a table is full the block or
- * stack is dropped and counted (`dropped` in the header), never waited for.
+ * claimed with one CAS. No locks, nothing a fork child can find held. A
+ * counting filter in front of them lets a free of an unrecorded block leave
+ * after one load. When the tables are full the block or stack is dropped
+ * and counted (`dropped` in the header), never waited for.
  * Stacks are deduplicated into the segment's STACKS section; per-stack
  * counters go to SITES (same index), with a birth-time histogram and a
  * small history ring of live bytes per epoch.
@@ -47,7 +48,7 @@ uint64_t chim__leak_start_ms;
  * slots ever written (the exit scan skips the rest). */
 struct table {
     struct chim_block *slot;
-    uint64_t *used; /* NULL: scan it all */
+    uint64_t *used;
 };
 static struct table shared; /* sample mode, and threads without a shard */
 static uint64_t tab_mask;
@@ -719,6 +720,25 @@ static inline struct chim_block parked_at(const struct shard *sh, uint64_t a)
                                LD(sh->parked.birth_ms)};
 }
 
+/* Takes sh's parked record if its address is still a: the one CAS every
+ * taker uses (the owner's own free, a thief, a thread that found the
+ * record in a table as well, the owner's move that found no room). */
+static int park_claim(struct shard *sh, uint64_t a)
+{
+    uint64_t k = a;
+    return __atomic_compare_exchange_n(&sh->parked.addr, &k, 0, 0, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_ACQUIRE);
+}
+
+/* Takes a's record out of sh's table, or the shared one, where a move of
+ * sh's parked record may have put it (a thief's steal, a fork child). */
+static void untable(struct shard *sh, uint64_t a)
+{
+    struct chim_block dup;
+    if (!tab_take(&sh->own, (const void *)(uintptr_t)a, &dup))
+        tab_take(&shared, (const void *)(uintptr_t)a, &dup);
+}
+
 /* A block counted at its site when parked that found no room in a table:
  * taken back out of the counts, and counted as dropped. */
 static void park_drop(const struct chim_block *b)
@@ -735,11 +755,9 @@ static void unpark(struct shard *sh)
     uint64_t a = LD(sh->parked.addr);
     if (a) {
         struct chim_block b = parked_at(sh, a);
-        uint64_t k = a;
         /* No room: taken back out of the counts, unless a thief took the
          * record meanwhile (its free is counted, the pair nets out). */
-        if (!tab_add(sh, &b) && __atomic_compare_exchange_n(&sh->parked.addr, &k, 0, 0,
-                                                            __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        if (!tab_add(sh, &b) && park_claim(sh, a))
             park_drop(&b);
         __atomic_store_n(&sh->parked.addr, 0, __ATOMIC_RELEASE); /* after the key */
     }
@@ -766,12 +784,10 @@ static void park(struct shard *sh, const struct chim_block *b)
  * the record at the same moment. */
 static int park_take_own(struct shard *sh, uint64_t a, struct chim_block *out)
 {
-    uint64_t k = a;
     if (LD(sh->parked.addr) != a)
         return 0;
     *out = parked_at(sh, a);
-    return __atomic_compare_exchange_n(&sh->parked.addr, &k, 0, 0, __ATOMIC_ACQ_REL,
-                                       __ATOMIC_RELAXED);
+    return park_claim(sh, a);
 }
 
 /* Waits while sh's owner moves a record (a few instructions, unless it
@@ -803,9 +819,8 @@ static void move_wait(const struct shard *sh)
  * later block at the same address could take this record from there. */
 static void park_clear(struct shard *sh, uint64_t a)
 {
-    uint64_t k = a;
     if (__atomic_load_n(&sh->parked.addr, __ATOMIC_ACQUIRE) == a)
-        __atomic_compare_exchange_n(&sh->parked.addr, &k, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+        park_claim(sh, a);
 }
 
 /* The same for a record found in the shared table (full mode: an owner
@@ -824,17 +839,14 @@ static void park_clear_all(uint64_t a)
  * taken (and in no table), 0 if it is not parked there. */
 static int park_steal(struct shard *sh, uint64_t a, struct chim_block *out)
 {
-    uint64_t k = __atomic_load_n(&sh->parked.addr, __ATOMIC_ACQUIRE);
-    if (k != a)
+    if (__atomic_load_n(&sh->parked.addr, __ATOMIC_ACQUIRE) != a)
         return 0;
-    struct chim_block b = parked_at(sh, a), dup;
-    if (!__atomic_compare_exchange_n(&sh->parked.addr, &k, 0, 0, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_ACQUIRE))
+    struct chim_block b = parked_at(sh, a);
+    if (!park_claim(sh, a))
         return 0; /* moved meanwhile: the key is in a table already */
     syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0);
     move_wait(sh);
-    if (!tab_take(&sh->own, (const void *)(uintptr_t)a, &dup))
-        tab_take(&shared, (const void *)(uintptr_t)a, &dup);
+    untable(sh, a);
     *out = b;
     return 1;
 }
@@ -918,10 +930,9 @@ static void unpark_child(void)
     for (uint32_t i = 0; i < hi; i++) {
         struct shard *sh = &pool[i];
         uint64_t a = LD(sh->parked.addr);
-        struct chim_block b = parked_at(sh, a), dup;
+        struct chim_block b = parked_at(sh, a);
         if (a) {
-            if (!tab_take(&sh->own, (const void *)(uintptr_t)a, &dup))
-                tab_take(&shared, (const void *)(uintptr_t)a, &dup);
+            untable(sh, a);
             if (!tab_add(sh, &b))
                 park_drop(&b);
         }
