@@ -349,15 +349,29 @@ static void site_add(const struct site_delta *d, uint64_t now)
 #define SHARD_BATCH 1024
 #define SHARD_POOL  1024
 
+/* A thread's recent stacks and their ids (full mode): a stack seen again
+ * costs one comparison instead of a hash, a probe and a comparison. Ids
+ * stay valid for good (stacks are never removed); a fork child clears it
+ * all the same. */
+#define MEMO_WAYS  8
+#define MEMO_DEPTH 32
+struct stack_memo {
+    uint32_t sid; /* 0: empty */
+    uint32_t depth;
+    uint64_t ip[MEMO_DEPTH];
+};
+
 struct shard {
     uint32_t used;   /* claimed by a live thread */
     uint32_t events; /* since the last fold */
     uint64_t epoch_end_ms;
     uint64_t now_ms;          /* time of the owner's last allocation */
     struct chim_block parked; /* the owner's newest block, not yet in its table */
+    uint64_t parked_home;     /* its tab_home (the owner's move reuses it) */
     uint32_t moving;          /* the owner is moving `parked` to its table */
     uint32_t reserved;
-    struct table own; /* filled by the shard's owner only; kept when it exits */
+    struct table own;                  /* filled by the shard's owner only; kept when it exits */
+    struct stack_memo memo[MEMO_WAYS]; /* the owner's only */
     _Alignas(64) struct site_delta d[SHARD_WAYS];
 };
 
@@ -405,7 +419,7 @@ static int table_new(struct table *t);
 
 /* A free shard for this thread, with its table (the one it had before if
  * another thread used it: the records in it stay). */
-static struct shard *shard_claim(void)
+static struct shard *shard_pick(void)
 {
     shard_state = 2;
     for (uint32_t i = 0; pool && i < SHARD_POOL; i++) {
@@ -428,6 +442,14 @@ static struct shard *shard_claim(void)
     return NULL;
 }
 
+static struct shard *shard_claim(void)
+{
+    int saved = errno; /* mmap's */
+    struct shard *sh = shard_pick();
+    errno = saved;
+    return sh;
+}
+
 static inline struct shard *shard_get(void)
 {
     if (CHIM_LIKELY(shard_state == 1))
@@ -441,6 +463,7 @@ static inline struct shard *shard_get(void)
 static __attribute__((noinline)) void site_apply_direct(uint32_t stack, uint64_t size, unsigned b,
                                                         int what, uint64_t now)
 {
+    int saved = errno; /* libm may set it */
     uint64_t wc, wb;
     weights(size, &wc, &wb);
     int64_t sign = what == SITE_UNFREE ? -1 : 1;
@@ -453,6 +476,7 @@ static __attribute__((noinline)) void site_apply_direct(uint32_t stack, uint64_t
         d.frees = sign, d.free_w = sign * (int64_t)wc, d.free_bytes = sign * (int64_t)wb;
     }
     site_add(&d, now ? now : chim__leak_now_ms());
+    errno = saved;
 }
 
 /* The slot is needed for another key: its deltas go to the segment. */
@@ -477,14 +501,16 @@ static __attribute__((noinline)) void shard_batch_done(struct shard *sh, uint64_
     shard_fold(sh, now ? now : chim__leak_now_ms(), 1);
 }
 
-/* Applies one event. `now` is 0 for a free (no clock read): a batch folded
- * by a free uses the clock once for the whole batch. Shards exist in full
- * mode only, where a block's weights are one block and its size. */
-static inline __attribute__((always_inline)) void
-site_apply(uint32_t stack, uint64_t size, uint32_t birth_ms, int what, uint64_t now)
+/* Applies one event to sh, this thread's shard (shard_get), or straight to
+ * the segment when it has none. `now` is 0 for a free (no clock read): a
+ * batch folded by a free uses the clock once for the whole batch. Shards
+ * exist in full mode only, where a block's weights are one block and its
+ * size. */
+static inline __attribute__((always_inline)) void site_apply_to(struct shard *sh, uint32_t stack,
+                                                                uint64_t size, uint32_t birth_ms,
+                                                                int what, uint64_t now)
 {
     unsigned b = chim_birth_bucket(birth_ms / 1000u);
-    struct shard *sh = shard_get();
     if (!sh) {
         site_apply_direct(stack, size, b, what, now);
         return;
@@ -512,6 +538,11 @@ site_apply(uint32_t stack, uint64_t size, uint32_t birth_ms, int what, uint64_t 
         shard_batch_done(sh, now);
 }
 
+static void site_apply(uint32_t stack, uint64_t size, uint32_t birth_ms, int what, uint64_t now)
+{
+    site_apply_to(shard_get(), stack, size, birth_ms, what, now);
+}
+
 /* Folds every thread's deltas (process exit, fork child). A thread still
  * allocating at that moment may have an event counted twice or not at all:
  * its events race the exit anyway. */
@@ -526,7 +557,7 @@ static void fold_all_shards(void)
             shard_fold(&pool[i], now, 0);
 }
 
-static void unpark(struct shard *sh);
+static inline __attribute__((always_inline)) void unpark(struct shard *sh);
 
 void chim__leak_thread_exit(void)
 {
@@ -635,9 +666,9 @@ static int tab_insert(struct table *t, const struct chim_block *b)
  * a slot read empty or deleted is the owner's: plain stores, key last. No
  * locked instruction: a CAS waits for the store buffer to drain, and was
  * 5 % of the benchmark's time. */
-static int tab_put(struct table *t, const struct chim_block *b)
+static inline __attribute__((always_inline)) int tab_put(struct table *t,
+                                                         const struct chim_block *b, uint64_t h)
 {
-    uint64_t h = tab_home(b->addr);
     for (uint64_t i = 0; i < PROBE_MAX; i++) {
         struct chim_block *e = &t->slot[(h + i) & tab_mask];
         if (__atomic_load_n(&e->addr, __ATOMIC_ACQUIRE) > TAB_GONE)
@@ -653,7 +684,8 @@ static int tab_put(struct table *t, const struct chim_block *b)
 }
 
 /* Removes p's record from t, copying it to *out. 0 if it is not there. */
-static int tab_take(struct table *t, const void *p, struct chim_block *out)
+static inline __attribute__((always_inline)) int tab_take(struct table *t, const void *p,
+                                                          struct chim_block *out)
 {
     uint64_t a = (uint64_t)(uintptr_t)p, h = tab_home(a);
     for (uint64_t i = 0; i < PROBE_MAX; i++) {
@@ -670,16 +702,24 @@ static int tab_take(struct table *t, const void *p, struct chim_block *out)
          * reading this value. Two threads freeing the same block at once
          * (a double free in the host) may both count it. */
         __atomic_store_n(&e->addr, TAB_GONE, __ATOMIC_RELEASE);
-        filter_dec(p);
+        if (t == &shared) /* only its records are in the free filter */
+            filter_dec(p);
         return 1;
     }
     return 0;
 }
 
-/* A thread's own table if it has one, else the shared one. */
+/* A thread's own table if it has one, else the shared one; h is b's
+ * tab_home. */
+static inline __attribute__((always_inline)) int tab_add_at(struct shard *sh,
+                                                            const struct chim_block *b, uint64_t h)
+{
+    return (sh && tab_put(&sh->own, b, h)) || tab_insert(&shared, b);
+}
+
 static int tab_add(struct shard *sh, const struct chim_block *b)
 {
-    return (sh && tab_put(&sh->own, b)) || tab_insert(&shared, b);
+    return tab_add_at(sh, b, tab_home(b->addr));
 }
 
 /* ---- parked records (full mode) ------------------------------------------- */
@@ -748,7 +788,7 @@ static void park_drop(const struct chim_block *b)
 }
 
 /* The owner moves its parked record, if any, to its table. */
-static void unpark(struct shard *sh)
+static inline __attribute__((always_inline)) void unpark(struct shard *sh)
 {
     ST(sh->moving, 1);
     __atomic_signal_fence(__ATOMIC_SEQ_CST); /* the barrier is the thief's membarrier */
@@ -757,26 +797,28 @@ static void unpark(struct shard *sh)
         struct chim_block b = parked_at(sh, a);
         /* No room: taken back out of the counts, unless a thief took the
          * record meanwhile (its free is counted, the pair nets out). */
-        if (!tab_add(sh, &b) && park_claim(sh, a))
+        if (!tab_add_at(sh, &b, LD(sh->parked_home)) && park_claim(sh, a))
             park_drop(&b);
         __atomic_store_n(&sh->parked.addr, 0, __ATOMIC_RELEASE); /* after the key */
     }
     __atomic_store_n(&sh->moving, 0, __ATOMIC_RELEASE);
 }
 
-/* The owner parks b, its previous record going to its table first. */
-static void park(struct shard *sh, const struct chim_block *b)
+/* The owner parks b (h: its tab_home), its previous record going to its
+ * table first. */
+static void park(struct shard *sh, const struct chim_block *b, uint64_t h)
 {
     if (LD(sh->parked.addr))
         unpark(sh);
     if (!asym) {
-        if (!tab_add(sh, b))
+        if (!tab_add_at(sh, b, h))
             park_drop(b);
         return;
     }
     ST(sh->parked.size, b->size);
     ST(sh->parked.stack, b->stack);
     ST(sh->parked.birth_ms, b->birth_ms);
+    ST(sh->parked_home, h);
     __atomic_store_n(&sh->parked.addr, b->addr, __ATOMIC_RELEASE);
 }
 
@@ -870,7 +912,7 @@ static CHIM_TLS uint32_t foreign_hint;
  * at again after the parking places: a record moved while they were read
  * is in its table by then (its key is stored before its parking place is
  * cleared). */
-static __attribute__((noinline)) int take_elsewhere(uint64_t a, struct chim_block *out)
+static int take_other(uint64_t a, struct chim_block *out)
 {
     uint32_t hi = __atomic_load_n(&pool_hi, __ATOMIC_ACQUIRE);
     const void *p = (const void *)(uintptr_t)a;
@@ -892,8 +934,16 @@ static __attribute__((noinline)) int take_elsewhere(uint64_t a, struct chim_bloc
     return 1;
 }
 
+static __attribute__((noinline)) int take_elsewhere(uint64_t a, struct chim_block *out)
+{
+    int saved = errno; /* membarrier's and sched_yield's */
+    int took = take_other(a, out);
+    errno = saved;
+    return took;
+}
+
 /* Removes p's record wherever it is (parked or in a table). */
-static int take(const void *p, struct chim_block *out)
+static inline __attribute__((always_inline)) int take(const void *p, struct chim_block *out)
 {
     uint64_t a = (uint64_t)(uintptr_t)p;
     if (shard_state == 1 && (park_take_own(my_shard, a, out) || tab_take(&my_shard->own, p, out)))
@@ -938,6 +988,7 @@ static void unpark_child(void)
         }
         ST(sh->parked.addr, 0);
         ST(sh->moving, 0);
+        memset(sh->memo, 0, sizeof sh->memo);
     }
 }
 
@@ -959,21 +1010,43 @@ struct chim_block *chim__leak_table(uint32_t n, uint64_t *cap, const uint64_t **
 
 /* ---- the call-outs -------------------------------------------------------- */
 
-static void record(void *p, size_t n, uintptr_t ra, uintptr_t fp)
+/* The id of this stack: from sh's memo, else interned (and remembered). */
+static uint32_t stack_id(struct shard *sh, const uint64_t *ips, int d)
+{
+    if (!sh || d > MEMO_DEPTH)
+        return intern(ips, d);
+    struct stack_memo *m = &sh->memo[(ips[0] * 0x9E3779B97F4A7C15ull) >> 61];
+    if (m->depth == (uint32_t)d && m->sid) {
+        int i = 0;
+        while (i < d && m->ip[i] == ips[i])
+            i++;
+        if (i == d)
+            return m->sid;
+    }
+    uint32_t sid = intern(ips, d);
+    if (sid) {
+        m->sid = sid;
+        m->depth = (uint32_t)d;
+        memcpy(m->ip, ips, (size_t)d * sizeof *ips);
+    }
+    return sid;
+}
+
+static void record(struct shard *sh, void *p, size_t n, uintptr_t ra, uintptr_t fp)
 {
     uint64_t ips[CHIM_STACK_DEPTH_MAX];
-    struct shard *sh = shard_get();
     /* The block's table line is rarely cached: fetch it now (in full mode
      * the record goes there at the next allocation). */
     const struct table *t = sh ? &sh->own : &shared;
-    __builtin_prefetch(&t->slot[tab_home((uint64_t)(uintptr_t)p) & tab_mask], 1);
+    uint64_t h = tab_home((uint64_t)(uintptr_t)p);
+    __builtin_prefetch(&t->slot[h & tab_mask], 1);
     int d = chim__unwind(ra, fp, ips, (int)chim__leakcfg.depth);
-    uint32_t sid = intern(ips, d);
+    uint32_t sid = stack_id(sh, ips, d);
     uint64_t now = chim__leak_now_ms();
     struct chim_block b = {(uint64_t)(uintptr_t)p, n, sid, (uint32_t)(now - chim__leak_start_ms)};
     if (sh) { /* full mode: counted now, in the table at the next allocation */
-        site_apply(sid, n, b.birth_ms, SITE_ALLOC, now);
-        park(sh, &b);
+        site_apply_to(sh, sid, n, b.birth_ms, SITE_ALLOC, now);
+        park(sh, &b, h);
         return;
     }
     if (!tab_insert(&shared, &b)) {
@@ -983,14 +1056,10 @@ static void record(void *p, size_t n, uintptr_t ra, uintptr_t fp)
     site_apply(sid, n, b.birth_ms, SITE_ALLOC, now);
 }
 
-void chim__leak_alloc(void *p, size_t n, void *ra)
+/* Sample mode (and full mode without a shard). libm and the first random
+ * seed may set errno: saved here. */
+static __attribute__((noinline)) void alloc_other(void *p, size_t n, uintptr_t ra, uintptr_t fp)
 {
-    if (CHIM_UNLIKELY(!active)) {
-        /* Count mode: out of reach for good. Before the constructor: try
-         * again next time. */
-        chim__tls.leak_left = inited ? INT64_MAX / 4 : 0;
-        return;
-    }
     int saved = errno;
     if (mode == CHIM_MODE_FULL) {
         chim__tls.leak_left = -1;
@@ -1008,12 +1077,36 @@ void chim__leak_alloc(void *p, size_t n, void *ra)
     }
     if (!chim__tls.in_agent && chim__seg) {
         chim__tls.in_agent = 1;
-        /* The hooks never touch rbp (-ffixed-rbp): the frame pointer this
-         * function saved is the host's, where the walk starts. */
-        record(p, n, (uintptr_t)ra, *(const uintptr_t *)__builtin_frame_address(0));
+        record(shard_get(), p, n, ra, fp);
         chim__tls.in_agent = 0;
     }
     errno = saved;
+}
+
+/* errno is not saved on full mode's path: nothing on it sets errno. The
+ * rare branches that may (a new shard's mmap, libunwind, another thread's
+ * parked record: membarrier and sched_yield) save it themselves. */
+void chim__leak_alloc(void *p, size_t n, void *ra)
+{
+    if (CHIM_UNLIKELY(!active)) {
+        /* Count mode: out of reach for good. Before the constructor: try
+         * again next time. */
+        chim__tls.leak_left = inited ? INT64_MAX / 4 : 0;
+        return;
+    }
+    /* The hooks never touch rbp (-ffixed-rbp): the frame pointer this
+     * function saved is the host's, where the walk starts. */
+    uintptr_t fp = *(const uintptr_t *)__builtin_frame_address(0);
+    if (CHIM_UNLIKELY(shard_state != 1 || mode != CHIM_MODE_FULL)) {
+        alloc_other(p, n, (uintptr_t)ra, fp);
+        return;
+    }
+    chim__tls.leak_left = -1;
+    if (!chim__tls.in_agent && chim__seg) {
+        chim__tls.in_agent = 1;
+        record(shard_get(), p, n, (uintptr_t)ra, fp);
+        chim__tls.in_agent = 0;
+    }
 }
 
 void chim__leak_free(void *p)
@@ -1021,12 +1114,10 @@ void chim__leak_free(void *p)
     struct chim_block b;
     if (!active || chim__tls.in_agent)
         return;
-    int saved = errno;
     chim__tls.in_agent = 1; /* a signal handler's malloc or free stays out */
     if (take(p, &b))
-        site_apply(b.stack, b.size, b.birth_ms, SITE_FREE, 0);
+        site_apply_to(shard_get(), b.stack, b.size, b.birth_ms, SITE_FREE, 0);
     chim__tls.in_agent = 0;
-    errno = saved;
 }
 
 int chim__leak_take(void *p, struct chim_block *out)

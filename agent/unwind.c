@@ -17,6 +17,7 @@
  * through untracked, so it cannot recurse.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,7 +45,9 @@ static __attribute__((noinline)) int lu_walk(uintptr_t ra, uint64_t *ips, int ma
     void *buf[CHIM_STACK_DEPTH_MAX + 8];
     int want =
         max + 6 < (int)(sizeof buf / sizeof buf[0]) ? max + 6 : (int)(sizeof buf / sizeof buf[0]);
+    int saved = errno; /* libunwind's memory probes may set it */
     int got = unw_bt ? unw_bt(buf, want) : 0;
+    errno = saved;
     int i = 0, n = 0;
     while (i < got && chim__in_agent_text((uintptr_t)buf[i]))
         i++;
