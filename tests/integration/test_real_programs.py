@@ -45,4 +45,14 @@ for name, cmd in cases:
           f"{name}: {len(r['processes'])} process(es), {r['memory']['allocs']} allocations")
     check(all(p["state"] in ("exited", "execed") for p in r["processes"]),
           f"{name}: every process exited: {sorted(set(p['state'] for p in r['processes']))}")
+# The leak modes' paths save errno only where something may set it: the
+# probe's output must not change in them either (every block sampled).
+probe = [os.path.join(TBIN, "errno_probe")]
+want = subprocess.run(probe, capture_output=True, timeout=60)
+for mode, extra in (("full", {}), ("sample", {"CHIM_SAMPLE_BYTES": 1})):
+    d = segdir()
+    dirs.append(d)
+    got = subprocess.run(probe, capture_output=True, timeout=60,
+                         env=agent_env(d, CHIM_MODE=mode, **extra))
+    check(got.stdout == want.stdout, f"errno in {mode} mode: same output")
 finish(dirs + [work])
