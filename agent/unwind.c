@@ -65,7 +65,8 @@ static __attribute__((noinline)) int lu_walk(uintptr_t ra, uint64_t *ips, int ma
 /* Frame pointers, checked: each frame above the last, inside the stack,
  * 16-byte aligned (the x86-64 ABI keeps rbp so after `push rbp`). `fp` is
  * the host's frame (0: start from this function's own). */
-static __attribute__((noinline)) int fp_walk(uintptr_t ra, uintptr_t fp, uint64_t *ips, int max)
+static inline __attribute__((always_inline)) int fp_walk(uintptr_t ra, uintptr_t fp, uint64_t *ips,
+                                                         int max)
 {
     uintptr_t here = (uintptr_t)__builtin_frame_address(0);
     uintptr_t hi = stack_hi, alo = chim__text.agent_lo, ahi = chim__text.agent_hi;
