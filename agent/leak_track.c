@@ -353,11 +353,12 @@ static void site_add(const struct site_delta *d, uint64_t now)
  * costs one comparison instead of a hash, a probe and a comparison. Ids
  * stay valid for good (stacks are never removed); a fork child clears it
  * all the same. */
-#define MEMO_WAYS  8
-#define MEMO_DEPTH 32
+#define MEMO_SET_BITS 2 /* 4 sets of 2 */
+#define MEMO_WAYS     (2 << MEMO_SET_BITS)
+#define MEMO_DEPTH    32
 struct stack_memo {
-    uint32_t sid; /* 0: empty */
-    uint32_t depth;
+    uint32_t sid;   /* never 0 in a filled way */
+    uint32_t depth; /* 0: empty */
     uint64_t ip[MEMO_DEPTH];
 };
 
@@ -370,9 +371,12 @@ struct shard {
     uint64_t parked_home;     /* its tab_home (the owner's move reuses it) */
     uint32_t moving;          /* the owner is moving `parked` to its table */
     uint32_t reserved;
-    struct table own;                  /* filled by the shard's owner only; kept when it exits */
-    struct stack_memo memo[MEMO_WAYS]; /* the owner's only */
+    struct table own; /* filled by the shard's owner only; kept when it exits */
     _Alignas(64) struct site_delta d[SHARD_WAYS];
+    /* The owner's only; on lines of its own (other threads read `own` on
+     * every free of this thread's blocks). */
+    _Alignas(64) struct stack_memo memo[MEMO_WAYS];
+    uint8_t memo_last[1 << MEMO_SET_BITS]; /* per set: the way filled last */
 };
 
 static struct shard *pool;
@@ -1011,20 +1015,32 @@ struct chim_block *chim__leak_table(uint32_t n, uint64_t *cap, const uint64_t **
 /* ---- the call-outs -------------------------------------------------------- */
 
 /* The id of this stack: from sh's memo, else interned (and remembered). */
+static inline int memo_hit(const struct stack_memo *m, const uint64_t *ips, int d)
+{
+    if (m->depth != (uint32_t)d) /* an empty way has depth 0 */
+        return 0;
+    int i = 0;
+    while (i < d && m->ip[i] == ips[i])
+        i++;
+    return i == d;
+}
+
 static uint32_t stack_id(struct shard *sh, const uint64_t *ips, int d)
 {
     if (!sh || d > MEMO_DEPTH)
         return intern(ips, d);
-    struct stack_memo *m = &sh->memo[(ips[0] * 0x9E3779B97F4A7C15ull) >> 61];
-    if (m->depth == (uint32_t)d && m->sid) {
-        int i = 0;
-        while (i < d && m->ip[i] == ips[i])
-            i++;
-        if (i == d)
-            return m->sid;
-    }
+    /* Two frames choose the set: behind a wrapper (operator new, xmalloc)
+     * the innermost is the same for every allocation. */
+    uint64_t key = ips[0] ^ (d > 1 ? ips[1] * 31 : 0);
+    unsigned set = (unsigned)((key * 0x9E3779B97F4A7C15ull) >> (64 - MEMO_SET_BITS));
+    struct stack_memo *m = &sh->memo[set * 2];
+    if (memo_hit(&m[0], ips, d))
+        return m[0].sid;
+    if (memo_hit(&m[1], ips, d))
+        return m[1].sid;
     uint32_t sid = intern(ips, d);
-    if (sid) {
+    if (sid) { /* replaces the way not filled last */
+        m += sh->memo_last[set] ^= 1;
         m->sid = sid;
         m->depth = (uint32_t)d;
         memcpy(m->ip, ips, (size_t)d * sizeof *ips);
@@ -1083,9 +1099,11 @@ static __attribute__((noinline)) void alloc_other(void *p, size_t n, uintptr_t r
     errno = saved;
 }
 
-/* errno is not saved on full mode's path: nothing on it sets errno. The
- * rare branches that may (a new shard's mmap, libunwind, another thread's
- * parked record: membarrier and sched_yield) save it themselves. */
+/* errno is not saved on full mode's path: nothing on it sets errno (the
+ * coarse clock and gettid cannot fail, short of a seccomp filter that makes
+ * them fail with the vDSO off). The rare branches that may (a new shard's
+ * mmap, libunwind, another thread's parked record: membarrier and
+ * sched_yield; sample mode's libm) save it themselves. */
 void chim__leak_alloc(void *p, size_t n, void *ra)
 {
     if (CHIM_UNLIKELY(!active)) {

@@ -46,13 +46,18 @@ for name, cmd in cases:
     check(all(p["state"] in ("exited", "execed") for p in r["processes"]),
           f"{name}: every process exited: {sorted(set(p['state'] for p in r['processes']))}")
 # The leak modes' paths save errno only where something may set it: the
-# probe's output must not change in them either (every block sampled).
-probe = [os.path.join(TBIN, "errno_probe")]
-want = subprocess.run(probe, capture_output=True, timeout=60)
-for mode, extra in (("full", {}), ("sample", {"CHIM_SAMPLE_BYTES": 1})):
-    d = segdir()
-    dirs.append(d)
-    got = subprocess.run(probe, capture_output=True, timeout=60,
-                         env=agent_env(d, CHIM_MODE=mode, **extra))
-    check(got.stdout == want.stdout, f"errno in {mode} mode: same output")
+# probes' output must not change in them either (every block sampled).
+# errno_threads reaches the rare paths: another thread's parked record, a
+# thread's first event being a free, a fork child.
+for prog in ("errno_probe", "errno_threads"):
+    probe = [os.path.join(TBIN, prog)]
+    want = subprocess.run(probe, capture_output=True, timeout=60)
+    for mode, extra in (("count", {}), ("full", {}), ("sample", {"CHIM_SAMPLE_BYTES": 1})):
+        d = segdir()
+        dirs.append(d)
+        got = subprocess.run(probe, capture_output=True, timeout=120,
+                             env=agent_env(d, CHIM_MODE=mode, **extra))
+        check(got.stdout == want.stdout and got.returncode == want.returncode,
+              f"{prog} in {mode} mode: same output ({got.stdout.count(b'4242')} calls kept errno)"
+              if prog == "errno_probe" else f"{prog} in {mode} mode: {got.stdout.decode().split(chr(10))}")
 finish(dirs + [work])
