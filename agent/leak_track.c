@@ -350,7 +350,7 @@ static void site_add(const struct site_delta *d, uint64_t now)
 #define SHARD_POOL  1024
 
 /* A thread's recent stacks and their ids (full mode): a stack seen again
- * costs one comparison instead of a hash, a probe and a comparison. Ids
+ * costs one or two comparisons instead of a hash, a probe and a comparison. Ids
  * stay valid for good (stacks are never removed); a fork child clears it
  * all the same. */
 #define MEMO_SET_BITS 2 /* 4 sets of 2 */
@@ -1014,7 +1014,7 @@ struct chim_block *chim__leak_table(uint32_t n, uint64_t *cap, const uint64_t **
 
 /* ---- the call-outs -------------------------------------------------------- */
 
-/* The id of this stack: from sh's memo, else interned (and remembered). */
+/* m holds this stack. */
 static inline int memo_hit(const struct stack_memo *m, const uint64_t *ips, int d)
 {
     if (m->depth != (uint32_t)d) /* an empty way has depth 0 */
@@ -1025,6 +1025,7 @@ static inline int memo_hit(const struct stack_memo *m, const uint64_t *ips, int 
     return i == d;
 }
 
+/* The id of this stack: from sh's memo, else interned (and remembered). */
 static uint32_t stack_id(struct shard *sh, const uint64_t *ips, int d)
 {
     if (!sh || d > MEMO_DEPTH)
