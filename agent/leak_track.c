@@ -44,13 +44,21 @@ struct chim_leak_settings chim__leakcfg;
 struct chim_leak_filter_ref chim__leak_filt;
 uint64_t chim__leak_start_ms;
 
-/* An address table: its slots (tab_mask + 1), one bit per chunk of slots
- * ever written (the exit scan skips the rest), the address bits below a
- * home slot (tab_home), and how many slots from its home a record may sit. */
+/* A table's shape: mask + 1 slots, the address bits below a home slot
+ * (tab_home), and how many slots from its home a record may sit. Passed by
+ * value to the inlined table functions, so that a thread's own tables'
+ * shapes are constants there. */
+struct shape {
+    uint64_t mask;
+    unsigned shift, probes;
+};
+
+/* An address table: its slots, one bit per chunk of slots ever written
+ * (the exit scan skips the rest), and its shape. */
 struct table {
     struct chim_block *slot;
     uint64_t *used;
-    unsigned shift, probes;
+    struct shape g;
 };
 static struct table shared; /* sample mode, and threads without a shard */
 static uint64_t tab_mask;
@@ -60,10 +68,21 @@ static unsigned home_shift; /* the shared table's, and a thread's second table's
  * its home; a block that finds no room there (a run of small chunks) goes
  * to the second, with one home per 32 bytes (glibc's smallest chunk), where
  * every block fits as before. Most blocks are in the first, a quarter of
- * the second's size for the same heap, whose lines stay cached more often
- * (the malloc benchmark: 4 % faster). */
+ * the second's size (a fifth of the heap's span), whose lines stay cached
+ * more often (the malloc benchmark: 4 % faster). */
 #define PRIMARY_SHIFT  7
 #define PRIMARY_PROBES 4
+
+/* The first table's shape, and the second's (the shared table's too). */
+static inline struct shape first_shape(void)
+{
+    return (struct shape){tab_mask >> 2, PRIMARY_SHIFT, PRIMARY_PROBES};
+}
+
+static inline struct shape wide_shape(void)
+{
+    return (struct shape){tab_mask, home_shift, PROBE_MAX};
+}
 static int inited; /* the constructor has run (count mode included) */
 static int active; /* sample or full mode, tables ready */
 static uint32_t mode;
@@ -432,20 +451,20 @@ static uint64_t epoch_end(uint64_t now_ms)
     return chim__leak_start_ms + (rel / ems + 1) * ems;
 }
 
-static int table_new(struct table *t, unsigned shift, unsigned probes);
+static int table_new(struct table *t, struct shape g);
 
 /* A shard's tables, mapped unless a previous owner did. */
 static int shard_tables(struct shard *sh)
 {
     for (int k = 0; k < 2; k++)
         if (!__atomic_load_n(&sh->own[k].slot, __ATOMIC_ACQUIRE) &&
-            !table_new(&sh->own[k], k ? home_shift : PRIMARY_SHIFT, k ? PROBE_MAX : PRIMARY_PROBES))
+            !table_new(&sh->own[k], k ? wide_shape() : first_shape()))
             return 0;
     return 1;
 }
 
-/* A free shard for this thread, with its table (the one it had before if
- * another thread used it: the records in it stay). */
+/* A free shard for this thread, with its tables (the ones it had before if
+ * another thread used it: the records in them stay). */
 static struct shard *shard_pick(void)
 {
     shard_state = 2;
@@ -606,7 +625,7 @@ void chim__leak_thread_exit(void)
 /* Neighbouring blocks get neighbouring slots: the table's working set
  * follows the heap's (a scattering hash made every access a cache and TLB
  * miss). */
-static inline uint64_t tab_home(const struct table *t, uint64_t a)
+static inline uint64_t tab_home(struct shape g, uint64_t a)
 {
     /* glibc's thread arenas are 64 MiB-aligned heaps whose blocks sit at
      * the same offsets in each: without this term their blocks would share
@@ -614,7 +633,7 @@ static inline uint64_t tab_home(const struct table *t, uint64_t a)
      * 64 MiB region is rotated to its own place, in steps of 4096 slots, so
      * neighbours inside a region stay neighbours. */
     uint64_t region = (a >> 26) * 0x9E3779B97F4A7C15ull;
-    return (a >> t->shift) + ((region >> 44) << 12);
+    return (a >> g.shift) + ((region >> 44) << 12);
 }
 
 static void filter_inc(const void *p)
@@ -643,12 +662,12 @@ static void *map_anon(uint64_t bytes)
     return m == MAP_FAILED ? NULL : m;
 }
 
-/* Maps a table of tab_mask + 1 slots and its chunk bitmap; 0 if it could
- * not. The slot array is published last (release): threads that scan other
+/* Maps a table of shape g and its chunk bitmap; 0 if it could not. The
+ * slot array is published last (release): threads that scan other
  * threads' tables read it with acquire. */
-static int table_new(struct table *t, unsigned shift, unsigned probes)
+static int table_new(struct table *t, struct shape g)
 {
-    uint64_t cap = tab_mask + 1, ubytes = ((cap >> CHUNK_SHIFT) + 63) / 64 * 8;
+    uint64_t cap = g.mask + 1, ubytes = ((cap >> CHUNK_SHIFT) + 63) / 64 * 8 + 8;
     struct chim_block *slot = map_anon(cap * sizeof *slot);
     uint64_t *used = map_anon(ubytes);
     if (!slot || !used) {
@@ -659,8 +678,7 @@ static int table_new(struct table *t, unsigned shift, unsigned probes)
         return 0;
     }
     t->used = used;
-    t->shift = shift;
-    t->probes = probes;
+    t->g = g;
     __atomic_store_n(&t->slot, slot, __ATOMIC_RELEASE);
     return 1;
 }
@@ -670,13 +688,14 @@ static int table_new(struct table *t, unsigned shift, unsigned probes)
  * published. */
 static int tab_insert(struct table *t, const struct chim_block *b)
 {
-    uint64_t h = tab_home(t, b->addr);
-    for (uint64_t i = 0; i < t->probes; i++) {
-        struct chim_block *e = &t->slot[(h + i) & tab_mask];
+    struct shape g = t->g;
+    uint64_t h = tab_home(g, b->addr);
+    for (uint64_t i = 0; i < g.probes; i++) {
+        struct chim_block *e = &t->slot[(h + i) & g.mask];
         uint64_t k = __atomic_load_n(&e->addr, __ATOMIC_RELAXED);
         if (k > TAB_GONE)
             continue;
-        chunk_mark(t, (h + i) & tab_mask);
+        chunk_mark(t, (h + i) & g.mask);
         if (__atomic_compare_exchange_n(&e->addr, &k, TAB_GONE + 1, 0, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED)) {
             e->size = b->size;
@@ -695,14 +714,15 @@ static int tab_insert(struct table *t, const struct chim_block *b)
  * a slot read empty or deleted is the owner's: plain stores, key last. No
  * locked instruction: a CAS waits for the store buffer to drain, and was
  * 5 % of the benchmark's time. */
-static inline __attribute__((always_inline)) int tab_put(struct table *t,
+static inline __attribute__((always_inline)) int tab_put(struct table *t, struct shape g,
                                                          const struct chim_block *b, uint64_t h)
 {
-    for (uint64_t i = 0; i < t->probes; i++) {
-        struct chim_block *e = &t->slot[(h + i) & tab_mask];
+    struct chim_block *slot = t->slot;
+    for (uint64_t i = 0; i < g.probes; i++) {
+        struct chim_block *e = &slot[(h + i) & g.mask];
         if (__atomic_load_n(&e->addr, __ATOMIC_ACQUIRE) > TAB_GONE)
             continue;
-        chunk_mark(t, (h + i) & tab_mask);
+        chunk_mark(t, (h + i) & g.mask);
         ST(e->size, b->size);
         ST(e->stack, b->stack);
         ST(e->birth_ms, b->birth_ms);
@@ -712,13 +732,15 @@ static inline __attribute__((always_inline)) int tab_put(struct table *t,
     return 0;
 }
 
-/* Removes p's record from t, copying it to *out. 0 if it is not there. */
-static inline __attribute__((always_inline)) int tab_take(struct table *t, const void *p,
-                                                          struct chim_block *out)
+/* Removes p's record from t (of shape g), copying it to *out. 0 if it is
+ * not there. */
+static inline __attribute__((always_inline)) int tab_take(struct table *t, struct shape g,
+                                                          const void *p, struct chim_block *out)
 {
-    uint64_t a = (uint64_t)(uintptr_t)p, h = tab_home(t, a);
-    for (uint64_t i = 0; i < t->probes; i++) {
-        struct chim_block *e = &t->slot[(h + i) & tab_mask];
+    uint64_t a = (uint64_t)(uintptr_t)p, h = tab_home(g, a);
+    struct chim_block *slot = t->slot;
+    for (uint64_t i = 0; i < g.probes; i++) {
+        struct chim_block *e = &slot[(h + i) & g.mask];
         uint64_t k = __atomic_load_n(&e->addr, __ATOMIC_ACQUIRE);
         if (k == TAB_EMPTY)
             return 0;
@@ -743,22 +765,23 @@ static inline __attribute__((always_inline)) int tab_take(struct table *t, const
 static inline __attribute__((always_inline)) int tab_add_at(struct shard *sh,
                                                             const struct chim_block *b, uint64_t h)
 {
-    return (sh && (tab_put(&sh->own[0], b, h) ||
-                   tab_put(&sh->own[1], b, tab_home(&sh->own[1], b->addr)))) ||
+    return (sh && (tab_put(&sh->own[0], first_shape(), b, h) ||
+                   tab_put(&sh->own[1], wide_shape(), b, tab_home(wide_shape(), b->addr)))) ||
            tab_insert(&shared, b);
 }
 
 /* The same, sh may be NULL. */
 static int tab_add(struct shard *sh, const struct chim_block *b)
 {
-    return tab_add_at(sh, b, sh ? tab_home(&sh->own[0], b->addr) : 0);
+    return tab_add_at(sh, b, sh ? tab_home(first_shape(), b->addr) : 0);
 }
 
 /* Removes p's record from sh's tables (which exist). */
 static inline __attribute__((always_inline)) int own_take(struct shard *sh, const void *p,
                                                           struct chim_block *out)
 {
-    return tab_take(&sh->own[0], p, out) || tab_take(&sh->own[1], p, out);
+    return tab_take(&sh->own[0], first_shape(), p, out) ||
+           tab_take(&sh->own[1], wide_shape(), p, out);
 }
 
 /* ---- parked records (full mode) ------------------------------------------- */
@@ -815,7 +838,7 @@ static void untable(struct shard *sh, uint64_t a)
 {
     struct chim_block dup;
     if (!own_take(sh, (const void *)(uintptr_t)a, &dup))
-        tab_take(&shared, (const void *)(uintptr_t)a, &dup);
+        tab_take(&shared, wide_shape(), (const void *)(uintptr_t)a, &dup);
 }
 
 /* A block counted at its site when parked that found no room in a table:
@@ -967,7 +990,7 @@ static int take_other(uint64_t a, struct chim_block *out)
             if (&pool[i] != my_shard && park_steal(&pool[i], a, out))
                 return 1;
     }
-    if (!tab_take(&shared, p, out))
+    if (!tab_take(&shared, wide_shape(), p, out))
         return 0;
     park_clear_all(a);
     return 1;
@@ -987,7 +1010,7 @@ static inline __attribute__((always_inline)) int take(const void *p, struct chim
     uint64_t a = (uint64_t)(uintptr_t)p;
     if (shard_state == 1 && (park_take_own(my_shard, a, out) || own_take(my_shard, p, out)))
         return 1;
-    if (tab_take(&shared, p, out)) {
+    if (tab_take(&shared, wide_shape(), p, out)) {
         park_clear_all(a);
         return 1;
     }
@@ -1042,7 +1065,7 @@ struct chim_block *chim__leak_table(uint32_t n, uint64_t *cap, const uint64_t **
 {
     const struct table *t = n == 0 ? &shared : pool ? &pool[(n - 1) / 2].own[(n - 1) % 2] : NULL;
     struct chim_block *slot = t ? __atomic_load_n(&t->slot, __ATOMIC_ACQUIRE) : NULL;
-    *cap = slot ? tab_mask + 1 : 0;
+    *cap = slot ? t->g.mask + 1 : 0;
     *used = slot ? t->used : NULL;
     return slot;
 }
@@ -1090,8 +1113,9 @@ static void record(struct shard *sh, void *p, size_t n, uintptr_t ra, uintptr_t 
     /* The block's table line is rarely cached: fetch it now (in full mode
      * the record goes there at the next allocation). */
     struct table *t = sh ? &sh->own[0] : &shared;
-    uint64_t h = tab_home(t, (uint64_t)(uintptr_t)p);
-    __builtin_prefetch(&t->slot[h & tab_mask], 1);
+    struct shape g = sh ? first_shape() : wide_shape();
+    uint64_t h = tab_home(g, (uint64_t)(uintptr_t)p);
+    __builtin_prefetch(&t->slot[h & g.mask], 1);
     int d = chim__unwind(ra, fp, ips, (int)chim__leakcfg.depth);
     uint32_t sid = stack_id(sh, ips, d);
     uint64_t now = chim__leak_now_ms();
@@ -1247,7 +1271,7 @@ void chim__leak_init(void)
          * mode: the few sampled blocks share few table pages (each new
          * page is a fault). */
         home_shift = mode != CHIM_MODE_FULL ? 9 : chim__glibc_fast_usable ? 5 : 4;
-        if (table_new(&shared, home_shift, PROBE_MAX) && filter) {
+        if (table_new(&shared, wide_shape()) && filter) {
             chim__leak_filt.mask = mode == CHIM_MODE_FULL ? 0 : (1u << CHIM_FILTER_BITS) - 1;
             if (mode == CHIM_MODE_FULL)
                 filter[0] = 255; /* saturated: every free looks in the table */
