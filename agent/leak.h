@@ -55,7 +55,7 @@ void chim__leak_put_back(const struct chim_block *b);
 void chim__leak_thread_exit(void);
 
 /* The address tables, for the scan (leak_track.c): table n of
- * chim__leak_ntables() (0 the shared one, then two per thread shard in full
+ * chim__leak_ntables() (0 the shared one, then one per thread shard in full
  * mode), its capacity and chunk bitmap; NULL and 0 where there is none. */
 uint32_t chim__leak_ntables(void);
 struct chim_block *chim__leak_table(uint32_t n, uint64_t *cap, const uint64_t **used);

@@ -44,47 +44,17 @@ struct chim_leak_settings chim__leakcfg;
 struct chim_leak_filter_ref chim__leak_filt;
 uint64_t chim__leak_start_ms;
 
-/* A table's shape: mask + 1 slots, the address bits below a home slot
- * (tab_home), and how many slots from its home a record may sit. Passed by
- * value to the inlined table functions, so that a thread's own tables'
- * shapes are constants there. */
-struct shape {
-    uint64_t mask;
-    unsigned shift, probes;
-};
-
-/* An address table: its slots, one bit per chunk of slots ever written
- * (the exit scan skips the rest), and its shape. */
+/* An address table: its slots (tab_mask + 1) and one bit per chunk of
+ * slots ever written (the exit scan skips the rest). */
 struct table {
     struct chim_block *slot;
     uint64_t *used;
-    struct shape g;
 };
 static struct table shared; /* sample mode, and threads without a shard */
 static uint64_t tab_mask;
-static unsigned home_shift; /* the shared table's, and a thread's second table's */
-/* Full mode: each thread has two tables. The first has one home per 128
- * bytes of address and lets a record sit at most PRIMARY_PROBES slots past
- * its home; a block that finds no room there (a run of small chunks) goes
- * to the second, with one home per 32 bytes (glibc's smallest chunk), where
- * every block fits as before. Most blocks are in the first, a quarter of
- * the second's size (a fifth of the heap's span), whose lines stay cached
- * more often (the malloc benchmark: 4 % faster). */
-#define PRIMARY_SHIFT  7
-#define PRIMARY_PROBES 4
-
-/* The first table's shape, and the second's (the shared table's too). */
-static inline struct shape first_shape(void)
-{
-    return (struct shape){tab_mask >> 2, PRIMARY_SHIFT, PRIMARY_PROBES};
-}
-
-static inline struct shape wide_shape(void)
-{
-    return (struct shape){tab_mask, home_shift, PROBE_MAX};
-}
-static int inited; /* the constructor has run (count mode included) */
-static int active; /* sample or full mode, tables ready */
+static unsigned home_shift; /* address bits below a table home (tab_home) */
+static int inited;          /* the constructor has run (count mode included) */
+static int active;          /* sample or full mode, tables ready */
 static uint32_t mode;
 static double inv_rate;
 static CHIM_TLS uint64_t rng;
@@ -398,12 +368,10 @@ struct shard {
     uint64_t epoch_end_ms;
     uint64_t now_ms;          /* time of the owner's last allocation */
     struct chim_block parked; /* the owner's newest block, not yet in its table */
-    uint64_t parked_home;     /* its tab_home in own[0] (the owner's move reuses it) */
+    uint64_t parked_home;     /* its tab_home (the owner's move reuses it) */
     uint32_t moving;          /* the owner is moving `parked` to its table */
     uint32_t reserved;
-    /* Filled by the shard's owner only; kept when it exits. [0] first,
-     * [1] for the blocks that find no room there (PRIMARY_SHIFT). */
-    struct table own[2];
+    struct table own; /* filled by the shard's owner only; kept when it exits */
     _Alignas(64) struct site_delta d[SHARD_WAYS];
     /* The owner's only; on lines of its own (other threads read `own` on
      * every free of this thread's blocks). */
@@ -451,20 +419,10 @@ static uint64_t epoch_end(uint64_t now_ms)
     return chim__leak_start_ms + (rel / ems + 1) * ems;
 }
 
-static int table_new(struct table *t, struct shape g);
+static int table_new(struct table *t);
 
-/* A shard's tables, mapped unless a previous owner did. */
-static int shard_tables(struct shard *sh)
-{
-    for (int k = 0; k < 2; k++)
-        if (!__atomic_load_n(&sh->own[k].slot, __ATOMIC_ACQUIRE) &&
-            !table_new(&sh->own[k], k ? wide_shape() : first_shape()))
-            return 0;
-    return 1;
-}
-
-/* A free shard for this thread, with its tables (the ones it had before if
- * another thread used it: the records in them stay). */
+/* A free shard for this thread, with its table (the one it had before if
+ * another thread used it: the records in it stay). */
 static struct shard *shard_pick(void)
 {
     shard_state = 2;
@@ -472,7 +430,7 @@ static struct shard *shard_pick(void)
         uint32_t z = 0;
         if (!LD(pool[i].used) && __atomic_compare_exchange_n(&pool[i].used, &z, 1, 0,
                                                              __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-            if (!shard_tables(&pool[i])) {
+            if (!__atomic_load_n(&pool[i].own.slot, __ATOMIC_ACQUIRE) && !table_new(&pool[i].own)) {
                 __atomic_store_n(&pool[i].used, 0, __ATOMIC_RELEASE);
                 return NULL; /* no memory for a table: this thread adds directly */
             }
@@ -625,7 +583,7 @@ void chim__leak_thread_exit(void)
 /* Neighbouring blocks get neighbouring slots: the table's working set
  * follows the heap's (a scattering hash made every access a cache and TLB
  * miss). */
-static inline uint64_t tab_home(struct shape g, uint64_t a)
+static inline uint64_t tab_home(uint64_t a)
 {
     /* glibc's thread arenas are 64 MiB-aligned heaps whose blocks sit at
      * the same offsets in each: without this term their blocks would share
@@ -633,7 +591,7 @@ static inline uint64_t tab_home(struct shape g, uint64_t a)
      * 64 MiB region is rotated to its own place, in steps of 4096 slots, so
      * neighbours inside a region stay neighbours. */
     uint64_t region = (a >> 26) * 0x9E3779B97F4A7C15ull;
-    return (a >> g.shift) + ((region >> 44) << 12);
+    return (a >> home_shift) + ((region >> 44) << 12);
 }
 
 static void filter_inc(const void *p)
@@ -662,12 +620,12 @@ static void *map_anon(uint64_t bytes)
     return m == MAP_FAILED ? NULL : m;
 }
 
-/* Maps a table of shape g and its chunk bitmap; 0 if it could not. The
- * slot array is published last (release): threads that scan other
+/* Maps a table of tab_mask + 1 slots and its chunk bitmap; 0 if it could
+ * not. The slot array is published last (release): threads that scan other
  * threads' tables read it with acquire. */
-static int table_new(struct table *t, struct shape g)
+static int table_new(struct table *t)
 {
-    uint64_t cap = g.mask + 1, ubytes = ((cap >> CHUNK_SHIFT) + 63) / 64 * 8 + 8;
+    uint64_t cap = tab_mask + 1, ubytes = ((cap >> CHUNK_SHIFT) + 63) / 64 * 8;
     struct chim_block *slot = map_anon(cap * sizeof *slot);
     uint64_t *used = map_anon(ubytes);
     if (!slot || !used) {
@@ -678,7 +636,6 @@ static int table_new(struct table *t, struct shape g)
         return 0;
     }
     t->used = used;
-    t->g = g;
     __atomic_store_n(&t->slot, slot, __ATOMIC_RELEASE);
     return 1;
 }
@@ -688,14 +645,13 @@ static int table_new(struct table *t, struct shape g)
  * published. */
 static int tab_insert(struct table *t, const struct chim_block *b)
 {
-    struct shape g = t->g;
-    uint64_t h = tab_home(g, b->addr);
-    for (uint64_t i = 0; i < g.probes; i++) {
-        struct chim_block *e = &t->slot[(h + i) & g.mask];
+    uint64_t h = tab_home(b->addr);
+    for (uint64_t i = 0; i < PROBE_MAX; i++) {
+        struct chim_block *e = &t->slot[(h + i) & tab_mask];
         uint64_t k = __atomic_load_n(&e->addr, __ATOMIC_RELAXED);
         if (k > TAB_GONE)
             continue;
-        chunk_mark(t, (h + i) & g.mask);
+        chunk_mark(t, (h + i) & tab_mask);
         if (__atomic_compare_exchange_n(&e->addr, &k, TAB_GONE + 1, 0, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED)) {
             e->size = b->size;
@@ -714,15 +670,14 @@ static int tab_insert(struct table *t, const struct chim_block *b)
  * a slot read empty or deleted is the owner's: plain stores, key last. No
  * locked instruction: a CAS waits for the store buffer to drain, and was
  * 5 % of the benchmark's time. */
-static inline __attribute__((always_inline)) int tab_put(struct table *t, struct shape g,
+static inline __attribute__((always_inline)) int tab_put(struct table *t,
                                                          const struct chim_block *b, uint64_t h)
 {
-    struct chim_block *slot = t->slot;
-    for (uint64_t i = 0; i < g.probes; i++) {
-        struct chim_block *e = &slot[(h + i) & g.mask];
+    for (uint64_t i = 0; i < PROBE_MAX; i++) {
+        struct chim_block *e = &t->slot[(h + i) & tab_mask];
         if (__atomic_load_n(&e->addr, __ATOMIC_ACQUIRE) > TAB_GONE)
             continue;
-        chunk_mark(t, (h + i) & g.mask);
+        chunk_mark(t, (h + i) & tab_mask);
         ST(e->size, b->size);
         ST(e->stack, b->stack);
         ST(e->birth_ms, b->birth_ms);
@@ -732,15 +687,13 @@ static inline __attribute__((always_inline)) int tab_put(struct table *t, struct
     return 0;
 }
 
-/* Removes p's record from t (of shape g), copying it to *out. 0 if it is
- * not there. */
-static inline __attribute__((always_inline)) int tab_take(struct table *t, struct shape g,
-                                                          const void *p, struct chim_block *out)
+/* Removes p's record from t, copying it to *out. 0 if it is not there. */
+static inline __attribute__((always_inline)) int tab_take(struct table *t, const void *p,
+                                                          struct chim_block *out)
 {
-    uint64_t a = (uint64_t)(uintptr_t)p, h = tab_home(g, a);
-    struct chim_block *slot = t->slot;
-    for (uint64_t i = 0; i < g.probes; i++) {
-        struct chim_block *e = &slot[(h + i) & g.mask];
+    uint64_t a = (uint64_t)(uintptr_t)p, h = tab_home(a);
+    for (uint64_t i = 0; i < PROBE_MAX; i++) {
+        struct chim_block *e = &t->slot[(h + i) & tab_mask];
         uint64_t k = __atomic_load_n(&e->addr, __ATOMIC_ACQUIRE);
         if (k == TAB_EMPTY)
             return 0;
@@ -760,41 +713,30 @@ static inline __attribute__((always_inline)) int tab_take(struct table *t, struc
     return 0;
 }
 
-/* Into sh's tables (the first, then the second), else the shared one; h
- * is b's tab_home in sh's first table. */
+/* A thread's own table if it has one, else the shared one; h is b's
+ * tab_home. */
 static inline __attribute__((always_inline)) int tab_add_at(struct shard *sh,
                                                             const struct chim_block *b, uint64_t h)
 {
-    return (sh && (tab_put(&sh->own[0], first_shape(), b, h) ||
-                   tab_put(&sh->own[1], wide_shape(), b, tab_home(wide_shape(), b->addr)))) ||
-           tab_insert(&shared, b);
+    return (sh && tab_put(&sh->own, b, h)) || tab_insert(&shared, b);
 }
 
-/* The same, sh may be NULL. */
 static int tab_add(struct shard *sh, const struct chim_block *b)
 {
-    return tab_add_at(sh, b, sh ? tab_home(first_shape(), b->addr) : 0);
-}
-
-/* Removes p's record from sh's tables (which exist). */
-static inline __attribute__((always_inline)) int own_take(struct shard *sh, const void *p,
-                                                          struct chim_block *out)
-{
-    return tab_take(&sh->own[0], first_shape(), p, out) ||
-           tab_take(&sh->own[1], wide_shape(), p, out);
+    return tab_add_at(sh, b, tab_home(b->addr));
 }
 
 /* ---- parked records (full mode) ------------------------------------------- */
 
 /* In full mode a new block's record goes into its thread's table at that
- * thread's next allocation, not at once: the table line is often not
- * cached (the first table is a fifth of the heap's span in slots, the
- * second three quarters), and a line prefetched one allocation earlier has
- * arrived by then. Until then the record is parked in the thread's shard,
- * where lookups also look: the owner's frees first; another thread's after
- * every table missed (a block handed to another thread and freed there at
- * once). Thread exit, fork and process exit (before the scan) put every
- * parked record in a table. The site counts are not deferred.
+ * thread's next allocation, not at once: the table line is rarely cached
+ * (the table is about three quarters of the heap's size), and a line
+ * prefetched one allocation earlier has arrived by then. Until then the
+ * record is parked in the thread's shard, where lookups also look: the
+ * owner's frees first; another thread's after every table missed (a block
+ * handed to another thread and freed there at once). Thread exit, fork and
+ * process exit (before the scan) put every parked record in a table. The
+ * site counts are not deferred.
  *
  * The owner moves its record with plain stores (a locked instruction per
  * allocation cost 2-3 % of the benchmark), raising `moving` around the
@@ -837,8 +779,8 @@ static int park_claim(struct shard *sh, uint64_t a)
 static void untable(struct shard *sh, uint64_t a)
 {
     struct chim_block dup;
-    if (!own_take(sh, (const void *)(uintptr_t)a, &dup))
-        tab_take(&shared, wide_shape(), (const void *)(uintptr_t)a, &dup);
+    if (!tab_take(&sh->own, (const void *)(uintptr_t)a, &dup))
+        tab_take(&shared, (const void *)(uintptr_t)a, &dup);
 }
 
 /* A block counted at its site when parked that found no room in a table:
@@ -866,8 +808,8 @@ static inline __attribute__((always_inline)) void unpark(struct shard *sh)
     __atomic_store_n(&sh->moving, 0, __ATOMIC_RELEASE);
 }
 
-/* The owner parks b (h: its tab_home in sh's first table), its previous
- * record going to a table first. */
+/* The owner parks b (h: its tab_home), its previous record going to its
+ * table first. */
 static void park(struct shard *sh, const struct chim_block *b, uint64_t h)
 {
     if (LD(sh->parked.addr))
@@ -928,7 +870,7 @@ static void park_clear(struct shard *sh, uint64_t a)
 }
 
 /* The same for a record found in the shared table (full mode: an owner
- * whose own tables had no room moved it there). One look per shard. The
+ * whose own table had no room moved it there). One look per shard. The
  * shared table holds few records in full mode: those of threads without a
  * shard (past their exit, or beyond SHARD_POOL at once, whose frees pay
  * this scan), of full tables, and realloc's put-backs. */
@@ -958,8 +900,8 @@ static int park_steal(struct shard *sh, uint64_t a, struct chim_block *out)
 /* Another thread's table, if it has one, took a's record. */
 static int take_foreign(struct shard *sh, const void *p, struct chim_block *out)
 {
-    if (sh == my_shard || !__atomic_load_n(&sh->own[1].slot, __ATOMIC_ACQUIRE) ||
-        !own_take(sh, p, out)) /* [1] is made after [0] */
+    if (sh == my_shard || !__atomic_load_n(&sh->own.slot, __ATOMIC_ACQUIRE) ||
+        !tab_take(&sh->own, p, out))
         return 0;
     park_clear(sh, (uint64_t)(uintptr_t)p);
     return 1;
@@ -990,7 +932,7 @@ static int take_other(uint64_t a, struct chim_block *out)
             if (&pool[i] != my_shard && park_steal(&pool[i], a, out))
                 return 1;
     }
-    if (!tab_take(&shared, wide_shape(), p, out))
+    if (!tab_take(&shared, p, out))
         return 0;
     park_clear_all(a);
     return 1;
@@ -1008,9 +950,9 @@ static __attribute__((noinline)) int take_elsewhere(uint64_t a, struct chim_bloc
 static inline __attribute__((always_inline)) int take(const void *p, struct chim_block *out)
 {
     uint64_t a = (uint64_t)(uintptr_t)p;
-    if (shard_state == 1 && (park_take_own(my_shard, a, out) || own_take(my_shard, p, out)))
+    if (shard_state == 1 && (park_take_own(my_shard, a, out) || tab_take(&my_shard->own, p, out)))
         return 1;
-    if (tab_take(&shared, wide_shape(), p, out)) {
+    if (tab_take(&shared, p, out)) {
         park_clear_all(a);
         return 1;
     }
@@ -1055,17 +997,17 @@ static void unpark_child(void)
 }
 
 /* The address tables, for the exit scan: 0 the shared one, then each
- * shard's two (NULL where a shard has none). */
+ * shard's (NULL where a shard has none). */
 uint32_t chim__leak_ntables(void)
 {
-    return 1 + (pool ? 2 * __atomic_load_n(&pool_hi, __ATOMIC_ACQUIRE) : 0);
+    return 1 + (pool ? __atomic_load_n(&pool_hi, __ATOMIC_ACQUIRE) : 0);
 }
 
 struct chim_block *chim__leak_table(uint32_t n, uint64_t *cap, const uint64_t **used)
 {
-    const struct table *t = n == 0 ? &shared : pool ? &pool[(n - 1) / 2].own[(n - 1) % 2] : NULL;
+    const struct table *t = n == 0 ? &shared : pool ? &pool[n - 1].own : NULL;
     struct chim_block *slot = t ? __atomic_load_n(&t->slot, __ATOMIC_ACQUIRE) : NULL;
-    *cap = slot ? t->g.mask + 1 : 0;
+    *cap = slot ? tab_mask + 1 : 0;
     *used = slot ? t->used : NULL;
     return slot;
 }
@@ -1112,10 +1054,9 @@ static void record(struct shard *sh, void *p, size_t n, uintptr_t ra, uintptr_t 
     uint64_t ips[CHIM_STACK_DEPTH_MAX];
     /* The block's table line is rarely cached: fetch it now (in full mode
      * the record goes there at the next allocation). */
-    struct table *t = sh ? &sh->own[0] : &shared;
-    struct shape g = sh ? first_shape() : wide_shape();
-    uint64_t h = tab_home(g, (uint64_t)(uintptr_t)p);
-    __builtin_prefetch(&t->slot[h & g.mask], 1);
+    const struct table *t = sh ? &sh->own : &shared;
+    uint64_t h = tab_home((uint64_t)(uintptr_t)p);
+    __builtin_prefetch(&t->slot[h & tab_mask], 1);
     int d = chim__unwind(ra, fp, ips, (int)chim__leakcfg.depth);
     uint32_t sid = stack_id(sh, ips, d);
     uint64_t now = chim__leak_now_ms();
@@ -1265,13 +1206,12 @@ void chim__leak_init(void)
             pool = map_anon(SHARD_POOL * sizeof(struct shard)); /* NULL: add directly */
             asym_init();
         }
-        /* Full mode: neighbouring blocks, neighbouring slots, one home per
-         * 32 bytes for glibc (its chunks are at least 32 bytes apart), per
-         * 16 otherwise (a thread's first table: PRIMARY_SHIFT). Sample
-         * mode: the few sampled blocks share few table pages (each new
-         * page is a fault). */
-        home_shift = mode != CHIM_MODE_FULL ? 9 : chim__glibc_fast_usable ? 5 : 4;
-        if (table_new(&shared, wide_shape()) && filter) {
+        if (table_new(&shared) && filter) {
+            /* Full mode: neighbouring blocks, neighbouring slots, one
+             * home per 32 bytes for glibc (its chunks are at least 32
+             * bytes apart), per 16 otherwise. Sample mode: the few sampled
+             * blocks share few table pages (each new page is a fault). */
+            home_shift = mode != CHIM_MODE_FULL ? 9 : chim__glibc_fast_usable ? 5 : 4;
             chim__leak_filt.mask = mode == CHIM_MODE_FULL ? 0 : (1u << CHIM_FILTER_BITS) - 1;
             if (mode == CHIM_MODE_FULL)
                 filter[0] = 255; /* saturated: every free looks in the table */

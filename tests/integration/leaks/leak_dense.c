@@ -1,9 +1,9 @@
 /*
  * leak_dense.c - runs of the smallest blocks packed next to each other
  * (four 32-byte chunks per 128 bytes of heap), in two threads, with holes
- * freed and filled again. Full mode's first per-thread table has one home
- * per 128 bytes and short probes, so most of these records go to the
- * second table: every block must still be counted, none dropped.
+ * freed and filled again: every block must be counted, none dropped. A
+ * guard for full mode's address tables, which have one home slot per 32
+ * bytes; a coarser home (one per 128 bytes was tried) drops most of them.
  */
 #include <pthread.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
-"""Full mode, dense small blocks: runs of 32-byte chunks, four per home of a
-thread's first address table (one home per 128 bytes), most of them sent
-to its second table. Every leak exact, the kept blocks retained, nothing
-dropped, in two threads."""
+"""Full mode, dense small blocks: runs of 32-byte chunks packed together, in
+two threads, with holes freed and refilled. Every leak exact, the kept
+blocks retained, nothing dropped (an address table with one home per 128
+bytes dropped 107 170 of these blocks)."""
 from leaktest import *
 
 dirs = []
