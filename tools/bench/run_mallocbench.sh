@@ -7,6 +7,8 @@
 # each round's ratio to that round's plain run (runs of one round are
 # seconds apart, so a drift of the machine cancels out), with a 95 %
 # confidence interval of the latter (from 6 runs on).
+# CHIM_BENCH_SIZES="8 64": block sizes from 8 to 64 bytes instead of 16 B to
+# 4 KiB (the window stays 1024 blocks per thread).
 set -euo pipefail
 build=${1:-build}; runs=${2:-7}; ops=${3:-2000000}
 bench=$build/bin/mallocbench; agent=$(realpath "$build/lib/libchimagent.so")
@@ -14,11 +16,13 @@ dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
 modes=(plain count sample full)
 command -v heaptrack >/dev/null && modes+=(heaptrack)
 [ -n "${CHIM_BENCH_MODES:-}" ] && read -r -a modes <<<"$CHIM_BENCH_MODES"
+sizes=()
+[ -n "${CHIM_BENCH_SIZES:-}" ] && read -r -a sizes <<<"1024 $CHIM_BENCH_SIZES"
 one() { # mode threads -> ns per pair
   case $1 in
-    plain) "$bench" "$2" "$ops" ;;
-    heaptrack) heaptrack -o "$dir/ht" "$bench" "$2" "$ops" 2>/dev/null | grep -E '^[0-9.]+$'; rm -f "$dir"/ht* ;;
-    *) CHIM_DIR=$dir CHIM_MODE=$1 LD_PRELOAD=$agent "$bench" "$2" "$ops"; rm -f "$dir"/*.seg ;;
+    plain) "$bench" "$2" "$ops" "${sizes[@]}" ;;
+    heaptrack) heaptrack -o "$dir/ht" "$bench" "$2" "$ops" "${sizes[@]}" 2>/dev/null | grep -E '^[0-9.]+$'; rm -f "$dir"/ht* ;;
+    *) CHIM_DIR=$dir CHIM_MODE=$1 LD_PRELOAD=$agent "$bench" "$2" "$ops" "${sizes[@]}"; rm -f "$dir"/*.seg ;;
   esac
 }
 . "$(dirname "$0")/stats.sh"
