@@ -235,12 +235,12 @@ static uint64_t stack_hash(const uint64_t *ips, int d)
     return h ? h : 1;
 }
 
-static int same_ips(const struct chim_stack *s, const uint64_t *ips, int d)
+static int same_ips(const uint64_t *a, const uint64_t *b, int d)
 {
-    for (int i = 0; i < d; i++)
-        if (s->ip[i] != ips[i])
-            return 0;
-    return 1;
+    int i = 0;
+    while (i < d && a[i] == b[i])
+        i++;
+    return i == d;
 }
 
 /* The id of this stack, adding it if new; 0 when the table has no room. */
@@ -254,7 +254,7 @@ static uint32_t intern(const uint64_t *ips, int d)
         struct chim_stack *s = stack_at(idx);
         uint32_t st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
         if (st == CHIM_LEAK_READY) {
-            if (s->hash == h && s->depth == d && same_ips(s, ips, d))
+            if (s->hash == h && s->depth == d && same_ips(s->ip, ips, d))
                 return (uint32_t)idx;
             continue;
         }
@@ -1017,12 +1017,7 @@ struct chim_block *chim__leak_table(uint32_t n, uint64_t *cap, const uint64_t **
 /* m holds this stack. */
 static inline int memo_hit(const struct stack_memo *m, const uint64_t *ips, int d)
 {
-    if (m->depth != (uint32_t)d) /* an empty way has depth 0 */
-        return 0;
-    int i = 0;
-    while (i < d && m->ip[i] == ips[i])
-        i++;
-    return i == d;
+    return m->depth == (uint32_t)d && same_ips(m->ip, ips, d); /* empty: depth 0 */
 }
 
 /* The id of this stack: from sh's memo, else interned (and remembered). */
@@ -1073,6 +1068,17 @@ static void record(struct shard *sh, void *p, size_t n, uintptr_t ra, uintptr_t 
     site_apply(sid, n, b.birth_ms, SITE_ALLOC, now);
 }
 
+/* Records p unless the agent itself is allocating (or has no segment). */
+static inline __attribute__((always_inline)) void record_out(void *p, size_t n, uintptr_t ra,
+                                                             uintptr_t fp)
+{
+    if (!chim__tls.in_agent && chim__seg) {
+        chim__tls.in_agent = 1;
+        record(shard_get(), p, n, ra, fp);
+        chim__tls.in_agent = 0;
+    }
+}
+
 /* Sample mode (and full mode without a shard). libm and the first random
  * seed may set errno: saved here. */
 static __attribute__((noinline)) void alloc_other(void *p, size_t n, uintptr_t ra, uintptr_t fp)
@@ -1092,11 +1098,7 @@ static __attribute__((noinline)) void alloc_other(void *p, size_t n, uintptr_t r
     } else {
         chim__tls.leak_left = next_gap();
     }
-    if (!chim__tls.in_agent && chim__seg) {
-        chim__tls.in_agent = 1;
-        record(shard_get(), p, n, ra, fp);
-        chim__tls.in_agent = 0;
-    }
+    record_out(p, n, ra, fp);
     errno = saved;
 }
 
@@ -1121,11 +1123,7 @@ void chim__leak_alloc(void *p, size_t n, void *ra)
         return;
     }
     chim__tls.leak_left = -1;
-    if (!chim__tls.in_agent && chim__seg) {
-        chim__tls.in_agent = 1;
-        record(shard_get(), p, n, (uintptr_t)ra, fp);
-        chim__tls.in_agent = 0;
-    }
+    record_out(p, n, (uintptr_t)ra, fp);
 }
 
 void chim__leak_free(void *p)
