@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "leak.h"
+#include "sample_math.h"
 #include "unwind.h"
 
 #define TAB_EMPTY 0u
@@ -203,7 +204,7 @@ static uint64_t next_rand(void)
 static int64_t next_gap(void)
 {
     double u = (double)((next_rand() >> 11) + 1) * (1.0 / 9007199254740992.0); /* (0, 1] */
-    double g = -log(u) * (double)chim__leakcfg.sample_bytes;
+    double g = chim_neg_log(u) * (double)chim__leakcfg.sample_bytes;
     return g < 9e18 ? (int64_t)g + 1 : INT64_MAX / 4;
 }
 
@@ -215,11 +216,11 @@ static void weights(uint64_t z, uint64_t *wc, uint64_t *wb)
         *wb = z;
         return;
     }
-    double p = -expm1(-(double)z * inv_rate); /* P(sampled) = 1 - exp(-Z/R) */
+    double p = chim_one_minus_exp_neg((double)z * inv_rate); /* P(sampled) = 1 - exp(-Z/R) */
     if (p < 1e-9)
         p = 1e-9;
-    *wc = (uint64_t)llround(CHIM_LEAK_WUNIT / p);
-    *wb = (uint64_t)llround((double)z / p);
+    *wc = chim_round_pos(CHIM_LEAK_WUNIT / p);
+    *wb = chim_round_pos((double)z / p);
 }
 
 /* ---- stacks --------------------------------------------------------------- */
