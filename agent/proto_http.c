@@ -229,8 +229,11 @@ static void emit(struct chim_http_conn *c, uint32_t xflags, chim_http_cb cb, voi
         char path[CHIM_HTTP_PATH_MAX + 1], host[CHIM_HTTP_HOST_MAX + 1];
         struct chim_http_exchange x;
         copy_path(c, p, path);
-        memcpy(host, c->host, CHIM_HTTP_HOST_MAX);
-        host[c->host_len] = 0;
+        host[0] = 0;
+        if (c->role == CHIM_HTTP_CLIENT) { /* read_kind: a server's host_len stays 0 */
+            memcpy(host, c->host, CHIM_HTTP_HOST_MAX);
+            host[c->host_len] = 0;
+        }
         x.method = methods[p->method];
         x.path = path;
         x.host = host;
@@ -307,6 +310,15 @@ static inline void header_begin(struct chim_http_conn *c, struct chim__http_stre
     s->cand = vcand[k];
 }
 
+/* The kind a header name of kind k is read as here: Host only in a
+ * client's requests (the upstream's name; a server's routes do not use
+ * it). */
+static inline uint8_t read_kind(const struct chim_http_conn *c, const struct chim__http_stream *s,
+                                uint8_t k)
+{
+    return k == H_HOST && (c->role != CHIM_HTTP_CLIENT || s != &c->req) ? H_NONE : k;
+}
+
 static void header_name_end(struct chim_http_conn *c, struct chim__http_stream *s)
 {
     uint8_t k = H_NONE;
@@ -316,7 +328,7 @@ static void header_name_end(struct chim_http_conn *c, struct chim__http_stream *
     for (unsigned i = 0; i < 5; i++)
         if (((s->cand >> i) & 1) && s->pos == hlens[i])
             k = (uint8_t)(i + 1);
-    header_begin(c, s, k);
+    header_begin(c, s, read_kind(c, s, k));
 }
 
 static void token_flags(struct chim__http_stream *s, unsigned m);
@@ -1299,7 +1311,7 @@ static size_t header_line(struct chim_http_conn *c, struct chim__http_stream *s,
     if (!el || !fits(s, e + el))
         return 0;
     return header_take(c, s, is_req, p, col, e, el,
-                       (s->flags & HS_TRAILER) ? H_NONE : header_kind(p, col));
+                       (s->flags & HS_TRAILER) ? H_NONE : read_kind(c, s, header_kind(p, col)));
 }
 
 /* The rest of header_line for the checked line p[0..e + el) whose name,
@@ -1372,9 +1384,11 @@ static size_t chunk_line(struct chim_http_conn *c, struct chim__http_stream *s, 
  * is then taken by header_line or the byte machine. */
 #ifdef __SSE2__
 /* Lengths below 16 of the names that are read, with their first byte: in
- * requests, then in responses (Host is read in requests only). */
-static const char read_first[32] = {[4] = 'h',      [7] = 'x',       [10] = 'c',     [14] = 'c',
-                                    [16 + 7] = 'x', [16 + 10] = 'c', [16 + 14] = 'c'};
+ * a client's requests, in a server's requests, in responses (Host is read
+ * in a client's requests only: read_kind). */
+static const char read_first[48] = {
+    [4] = 'h',       [7] = 'x',       [10] = 'c',     [14] = 'c',      [16 + 7] = 'x',
+    [16 + 10] = 'c', [16 + 14] = 'c', [32 + 7] = 'x', [32 + 10] = 'c', [32 + 14] = 'c'};
 
 /* The bytes p[0..n) of whole header lines were taken: counted here; when
  * the last of them had a name that is not read (`none`), the state it
@@ -1393,6 +1407,20 @@ static inline void taken(struct chim_http_conn *c, struct chim__http_stream *s, 
     }
     add_bytes(c, is_req, n);
     s->hbytes += (uint32_t)n;
+}
+
+/* The value v[0..n) is "keep-alive" (any case, blanks around it), the usual
+ * Connection value: a token that is not read, so value_run would change
+ * nothing. The value holds no CR (a line ends at the first), the one byte
+ * that would pass for '-' with the case bit set. */
+static inline int keep_alive(const unsigned char *v, size_t n)
+{
+    while (n && is_ws(*v))
+        v++, n--;
+    while (n && is_ws(v[n - 1]))
+        n--;
+    return n == 10 && (ld64(v) | 0x2020202020202020ull) == ld64("keep-ali") &&
+           (v[8] | 0x20) == 'v' && (v[9] | 0x20) == 'e';
 }
 
 /* header_take for a header that is read (k, not in trailers) with the
@@ -1432,7 +1460,8 @@ static int header_read(struct chim_http_conn *c, struct chim__http_stream *s,
         s->hkind = k;
         s->pos = 0;
         s->cand = vcand[k];
-        value_run(c, s, v, n);
+        if (k != H_CONN || !keep_alive(v, n))
+            value_run(c, s, v, n);
         fl = s->flags;
     }
     s->flags = fl;
@@ -1448,7 +1477,9 @@ static size_t head_run(struct chim_http_conn *c, struct chim__http_stream *s, in
     const __m128i colon = _mm_set1_epi8(':');
     size_t a = 0, last = 0, room = HDR_LIMIT - s->hbytes, e, el, h;
     int none = 0; /* the last line taken since p + last has a name that is not read */
-    const char *first = is_req ? read_first : read_first + 16;
+    const char *first = !is_req                       ? read_first + 32
+                        : c->role == CHIM_HTTP_CLIENT ? read_first
+                                                      : read_first + 16;
     while (a < n) {
         if (a + 16 > n)
             goto slow;

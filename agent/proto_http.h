@@ -49,13 +49,13 @@ enum {
 
 /* One completed request/response pair, valid only during the callback. */
 struct chim_http_exchange {
-    const char *method;                 /* "GET", ..., "OTHER" */
-    const char *path;                   /* NUL-terminated, query and fragment dropped */
-    const char *host;                   /* NUL-terminated Host header, "" if none */
-    int status;                         /* final response status; 0 never happens for a callback */
-    int cache;                          /* 0 no X-Cache, 1 HIT, 2 MISS */
-    uint32_t flags;                     /* CHIM_HTTP_X_* */
-    uint64_t t_req_first, t_req_last;   /* ns, first/last request byte */
+    const char *method;               /* "GET", ..., "OTHER" */
+    const char *path;                 /* NUL-terminated, query and fragment dropped */
+    const char *host;                 /* client role: the request's Host, "" if none; server: "" */
+    int status;                       /* final response status; 0 never happens for a callback */
+    int cache;                        /* 0 no X-Cache, 1 HIT, 2 MISS */
+    uint32_t flags;                   /* CHIM_HTTP_X_* */
+    uint64_t t_req_first, t_req_last; /* ns, first/last request byte */
     uint64_t t_resp_first, t_resp_last; /* ns, first/last byte of the final response */
     uint64_t req_bytes, resp_bytes;     /* message bytes (headers + body; resp incl. 1xx) */
 };

@@ -82,6 +82,18 @@ static void same_logs(const struct log *a, const struct log *b)
 #define IN  CHIM_DIR_IN
 #define OUT CHIM_DIR_OUT
 
+/* t[0..n) with every direction turned round: the same bytes as a client
+ * sees them (its requests go out). Host is read in a client's requests
+ * only, so the Host checks run on these. */
+static const struct seg *as_client(const struct seg *t, int n)
+{
+    static struct seg out[16];
+    cr_assert_leq(n, 16);
+    for (int k = 0; k < n; k++)
+        out[k] = (struct seg){t[k].dir == IN ? OUT : IN, t[k].s};
+    return out;
+}
+
 static struct chim_http_conn C;
 static struct log L;
 
@@ -95,11 +107,13 @@ Test(proto_http, simple_get_timestamps)
     struct seg t[] = {{IN, "GET /a/b?x=1 HTTP/1.1\r\nHost: ex\r\n\r\n"},
                       {OUT, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n"},
                       {OUT, "abc"}};
+    run(&C, CHIM_HTTP_CLIENT, as_client(t, 3), 3, 0, 0, &L);
+    cr_assert_str_eq(L.r[0].host, "ex", "a client reports the Host it sent");
     run(&C, CHIM_HTTP_SERVER, t, 3, 0, 0, &L);
     cr_assert_eq(L.n, 1);
     cr_assert_str_eq(L.r[0].method, "GET");
     cr_assert_str_eq(L.r[0].path, "/a/b");
-    cr_assert_str_eq(L.r[0].host, "ex");
+    cr_assert_str_eq(L.r[0].host, "", "a server does not read Host");
     cr_assert_eq(L.r[0].status, 200);
     cr_assert_eq(L.r[0].tq0, 100);
     cr_assert_eq(L.r[0].tq1, 100);
@@ -571,10 +585,12 @@ Test(proto_http, fast_nginx_head_whole_vs_every_split)
 {
     struct seg t[] = {{IN, NGINX_REQ}, {OUT, NGINX_RESP}, {IN, NGINX_REQ}, {OUT, NGINX_RESP}};
     struct log ref;
+    fast_equiv(CHIM_HTTP_CLIENT, as_client(t, 4), 4, "nginx as client", &ref);
+    cr_assert_str_eq(ref.r[0].host, "127.0.0.1:8080");
     fast_equiv(CHIM_HTTP_SERVER, t, 4, "nginx", &ref);
     cr_assert_eq(ref.n, 2);
     cr_assert_str_eq(ref.r[0].path, "/index.html");
-    cr_assert_str_eq(ref.r[0].host, "127.0.0.1:8080");
+    cr_assert_str_eq(ref.r[0].host, "");
     cr_assert_eq(ref.r[1].qb, strlen(NGINX_REQ));
     cr_assert_eq(ref.r[1].rb, strlen(NGINX_RESP));
     cr_assert_eq(C.errors, 0);
@@ -611,6 +627,9 @@ Test(proto_http, fast_interesting_names_any_case_and_near_misses)
               "Content-Length: 2\r\n\r\ntail"}};
     struct log ref;
     fast_equiv(CHIM_HTTP_SERVER, t, 8, "names", &ref);
+    for (int i = 0; i < ref.n; i++)
+        cr_assert_str_eq(ref.r[i].host, "");
+    fast_equiv(CHIM_HTTP_CLIENT, as_client(t, 8), 8, "names as client", &ref);
     cr_assert_eq(ref.n, 4);
     cr_assert_str_eq(ref.r[0].host, "upper.example");
     cr_assert_eq(ref.r[0].rb, strlen(t[1].s));
@@ -745,9 +764,12 @@ Test(proto_http, fast_host_at_the_kept_length)
     snprintf(q1, sizeof q1, "GET /1 HTTP/1.1\r\nHost: %s\r\n\r\n", h64);
     snprintf(q2, sizeof q2, "GET /2 HTTP/1.1\r\nHost: %s\r\n\r\n", h65);
     snprintf(q3, sizeof q3, "GET /3 HTTP/1.1\r\nHost: %s   \r\n\r\n", h64);
-    struct seg t[] = {{IN, q1}, {OUT, ok}, {IN, q2}, {OUT, ok}, {IN, q3}, {OUT, ok}};
+    struct seg t[] = {{OUT, q1}, {IN, ok}, {OUT, q2}, {IN, ok}, {OUT, q3}, {IN, ok}};
     struct log ref;
-    fast_equiv(CHIM_HTTP_SERVER, t, 6, "host", &ref);
+    fast_equiv(CHIM_HTTP_SERVER, as_client(t, 6), 6, "host, server", &ref);
+    cr_assert_eq(ref.n, 3);
+    cr_assert_eq(C.host_len, 0, "a server keeps no Host");
+    fast_equiv(CHIM_HTTP_CLIENT, t, 6, "host", &ref);
     cr_assert_eq(ref.n, 3);
     cr_assert_str_eq(ref.r[0].host, h64);
     cr_assert_eq(strlen(ref.r[1].host), 64);
@@ -905,7 +927,10 @@ Test(proto_http, fast_random_heads_whole_vs_bytewise)
                                          " example.com:80 ",
                                          "\tv\t",
                                          " a\rb",
-                                         " x,y,,z"};
+                                         " x,y,,z",
+                                         " Keep-Alive ",
+                                         "keep-alive",
+                                         " keep-alivex"};
     static const char *const eols[] = {"\r\n", "\n", "\r\n", "\r\n", "\r"};
     static char req[4096], resp[4096];
     static struct chim_http_conn a, b;
@@ -917,7 +942,7 @@ Test(proto_http, fast_random_heads_whole_vs_bytewise)
         for (int h = rand() % 6; h > 0; h--) {
             char *buf = (rand() & 1) ? req : resp;
             size_t *n = buf == req ? &nq : &nr;
-            *n += (size_t)sprintf(buf + *n, "%s:%s%s", names[rand() % 26], values[rand() % 18],
+            *n += (size_t)sprintf(buf + *n, "%s:%s%s", names[rand() % 26], values[rand() % 21],
                                   eols[rand() % 5]);
         }
         nq += (size_t)sprintf(req + nq, "\r\n");
@@ -960,7 +985,9 @@ Test(proto_http, head_run_same_length_same_first_byte)
               "\r\nabc"},
     };
     struct log ref;
-    fast_equiv(CHIM_HTTP_SERVER, t, 2, "same first byte", &ref);
+    fast_equiv(CHIM_HTTP_SERVER, t, 2, "same first byte, server", &ref);
+    cr_assert_str_eq(ref.r[0].host, "");
+    fast_equiv(CHIM_HTTP_CLIENT, as_client(t, 2), 2, "same first byte", &ref);
     cr_assert_eq(ref.n, 1);
     cr_assert_str_eq(ref.r[0].host, "right.example");
     cr_assert_eq(ref.r[0].rb, strlen(t[1].s));

@@ -11,7 +11,11 @@
  * default index.html, body in the same buffer), "sendfile" (612-byte body
  * fed as a second buffer of zero bytes, as the agent does for sendfile),
  * "chunked" (a chunked response of four chunks in one buffer), and "split"
- * (each head fed in two pieces, the byte-by-byte fallback).
+ * (each head fed in two pieces, the byte-by-byte fallback), and "wrk"
+ * (what nginx sees from wrk: a request with only Host, nginx's 9-line
+ * response head and its 6-byte body as writev's second buffer).
+ *
+ *   httpbench N RUNS VARIANT   runs only that variant (for callgrind)
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -26,6 +30,21 @@ static const char REQ[] = "GET /index.html HTTP/1.1\r\n"
                           "User-Agent: curl/7.88.1\r\n"
                           "Accept: */*\r\n"
                           "\r\n";
+
+static const char WRK_REQ[] = "GET /index.html HTTP/1.1\r\n"
+                              "Host: 127.0.0.1:18770\r\n"
+                              "\r\n";
+
+static const char WRK_HEAD[] = "HTTP/1.1 200 OK\r\n"
+                               "Server: nginx/1.22.1\r\n"
+                               "Date: Tue, 24 Nov 2026 17:07:16 GMT\r\n"
+                               "Content-Type: text/html\r\n"
+                               "Content-Length: 6\r\n"
+                               "Last-Modified: Tue, 24 Nov 2026 17:06:00 GMT\r\n"
+                               "Connection: keep-alive\r\n"
+                               "ETag: \"6b05c3f8-6\"\r\n"
+                               "Accept-Ranges: bytes\r\n"
+                               "\r\n";
 
 #define RESP_HEAD(len)                                                                             \
     "HTTP/1.1 200 OK\r\n"                                                                          \
@@ -56,8 +75,12 @@ struct variant {
     const char *name;
     const char *resp; /* response buffer */
     size_t resp_len;
-    size_t extra; /* bytes fed as a second buffer (sendfile) */
-    int split;    /* feed each head in two pieces */
+    size_t extra;    /* bytes fed as a second buffer (sendfile) */
+    int split;       /* feed each head in two pieces */
+    const char *req; /* NULL: REQ */
+    size_t req_len;
+    const char *body; /* fed as a second buffer after resp (writev's next iovec) */
+    size_t body_len;
 };
 
 static unsigned long long done;
@@ -94,8 +117,13 @@ static double run(const struct variant *v, long n)
     done = 0;
     double t0 = now_ns();
     for (long i = 0; i < n; i++) {
-        feed(&c, CHIM_DIR_IN, REQ, sizeof REQ - 1, v->split, (uint64_t)i);
+        if (v->req)
+            feed(&c, CHIM_DIR_IN, v->req, v->req_len, v->split, (uint64_t)i);
+        else
+            feed(&c, CHIM_DIR_IN, REQ, sizeof REQ - 1, v->split, (uint64_t)i);
         feed(&c, CHIM_DIR_OUT, v->resp, v->resp_len, v->split, (uint64_t)i);
+        if (v->body)
+            chim_http_feed(&c, CHIM_DIR_OUT, v->body, v->body_len, (uint64_t)i, on_x, NULL);
         if (v->extra)
             chim_http_feed(&c, CHIM_DIR_OUT, zeros, v->extra, (uint64_t)i, on_x, NULL);
     }
@@ -129,14 +157,20 @@ int main(int argc, char **argv)
     memset(big + hb, 'x', 612);
     hb += 612;
     struct variant vs[] = {
-        {"small", small, hs, 0, 0},         {"612", big, hb, 0, 0},
-        {"sendfile", big, head612, 612, 0}, {"chunked", CHUNKED, sizeof CHUNKED - 1, 0, 0},
-        {"split", small, hs, 0, 1},
+        {"small", small, hs, 0, 0, NULL, 0, NULL, 0},
+        {"612", big, hb, 0, 0, NULL, 0, NULL, 0},
+        {"sendfile", big, head612, 612, 0, NULL, 0, NULL, 0},
+        {"chunked", CHUNKED, sizeof CHUNKED - 1, 0, 0, NULL, 0, NULL, 0},
+        {"split", small, hs, 0, 1, NULL, 0, NULL, 0},
+        {"wrk", WRK_HEAD, sizeof WRK_HEAD - 1, 0, 0, WRK_REQ, sizeof WRK_REQ - 1, "hello\n", 6},
     };
+    const char *only = argc > 3 ? argv[3] : NULL;
     printf("request %zu bytes, response head %zu bytes; %ld exchanges x %d runs\n", sizeof REQ - 1,
            head612 - 2, n, runs);
     for (size_t k = 0; k < sizeof vs / sizeof vs[0]; k++) {
         double r[64];
+        if (only && strcmp(only, vs[k].name) != 0)
+            continue;
         run(&vs[k], n / 10 + 1); /* warm up */
         for (int i = 0; i < runs; i++)
             r[i] = run(&vs[k], n);
