@@ -918,6 +918,13 @@ static inline uint64_t ld64(const void *p)
     return v;
 }
 
+static inline uint16_t ld16(const void *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
 static inline uint32_t ld32(const void *p)
 {
     uint32_t v;
@@ -1490,16 +1497,21 @@ static size_t head_run(struct chim_http_conn *c, struct chim__http_stream *s, in
             goto slow;
         size_t col = (size_t)__builtin_ctz(nm);
         unsigned em = eol_mask(v) & (~0u << (col + 1)); /* e: the first CR or LF after ':' */
-        for (e = a + 16; !em && e + 16 <= n; e += 16)
+        e = a + 16;
+        if (!em && a + 32 <= n) { /* most lines end within 32 bytes: no loop */
+            em = eol_mask(load16(p + a + 16)) << 16;
+            e = a + 32;
+        }
+        for (; !em && e + 16 <= n; e += 16)
             em = eol_mask(load16(p + e));
         if (em)
-            e = e - 16 + (size_t)__builtin_ctz(em);
+            e = em >> 16 ? a + (size_t)__builtin_ctz(em) : e - 16 + (size_t)__builtin_ctz(em);
         else if (e < n && (em = eol_mask(load16(p + n - 16)) >>
                                 (16 - (n - e)))) /* the last load ends at p + n */
             e += (size_t)__builtin_ctz(em);
         else
             goto slow;
-        if (e + 1 < n && p[e + 1] == '\n' && p[e] == '\r')
+        if (e + 1 < n && ld16(p + e) == ('\r' | '\n' << 8)) /* x86: little-endian */
             el = 2;
         else if (p[e] == '\n')
             el = 1;
