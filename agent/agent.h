@@ -24,10 +24,11 @@
 
 /* Settings, read once in the constructor (environment can be wiped later). */
 struct chim_settings {
-    int disabled;  /* CHIM_DISABLE=1 */
-    int debug;     /* CHIM_DEBUG=1: one-line diagnostics on stderr */
-    uint32_t mode; /* enum chim_mode */
-    char dir[200]; /* CHIM_DIR or /dev/shm/chim-<uid> */
+    int disabled;     /* CHIM_DISABLE=1 */
+    int debug;        /* CHIM_DEBUG=1: one-line diagnostics on stderr */
+    uint32_t mode;    /* enum chim_mode */
+    int mode_unknown; /* CHIM_MODE was not understood (CHIM_FLAG_MODE_UNKNOWN) */
+    char dir[200];    /* CHIM_DIR or /dev/shm/chim-<uid> */
 };
 
 /* The next allocator in lookup order. Every entry belongs to the same
@@ -136,5 +137,6 @@ ssize_t chim__read_file(const char *path, char *buf, size_t n);
 uint64_t chim__proc_u64(const char *path, int field);
 uint64_t chim__now_ns(int clock);
 void chim__debug(const char *a, const char *b);
+void chim__debug3(const char *a, const char *b, const char *c);
 
 #endif

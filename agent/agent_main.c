@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <dlfcn.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -32,10 +33,16 @@ static void read_settings(void)
     chim__cfg.debug = v && *v && strcmp(v, "0") != 0;
     v = getenv("CHIM_MODE");
     chim__cfg.mode = CHIM_MODE_COUNT;
-    if (v && !strcmp(v, "sample"))
+    if (v && !strcasecmp(v, "sample")) {
         chim__cfg.mode = CHIM_MODE_SAMPLE;
-    else if (v && !strcmp(v, "full"))
+    } else if (v && !strcasecmp(v, "full")) {
         chim__cfg.mode = CHIM_MODE_FULL;
+    } else if (v && *v && strcasecmp(v, "count")) {
+        /* Counted only; the segment says so (the collector warns) and
+         * CHIM_DEBUG=1 says it here. */
+        chim__cfg.mode_unknown = 1;
+        chim__debug("CHIM_MODE is not count, sample or full; counting only: ", v);
+    }
     v = getenv("CHIM_DIR");
     if (v && *v) {
         chim__strlcpy(chim__cfg.dir, v, sizeof chim__cfg.dir);

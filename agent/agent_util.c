@@ -73,7 +73,7 @@ static size_t slen(const char *s)
 }
 
 /* One diagnostic line on stderr, only with CHIM_DEBUG=1. */
-void chim__debug(const char *a, const char *b)
+void chim__debug3(const char *a, const char *b, const char *c)
 {
     if (!chim__cfg.debug)
         return;
@@ -81,8 +81,14 @@ void chim__debug(const char *a, const char *b)
     syscall(SYS_write, 2, "chimagent: ", 11);
     syscall(SYS_write, 2, a, slen(a));
     syscall(SYS_write, 2, b, slen(b));
+    syscall(SYS_write, 2, c, slen(c));
     syscall(SYS_write, 2, "\n", 1);
     errno = saved;
+}
+
+void chim__debug(const char *a, const char *b)
+{
+    chim__debug3(a, b, "");
 }
 
 /* Field `field` (1-based, space-separated) of a /proc file as a number, 0 if

@@ -102,21 +102,54 @@ static void seq_end(void)
     __atomic_fetch_add(&chim__seg->seq, 1, __ATOMIC_RELEASE);
 }
 
+/* Why the segment could not be made, for CHIM_DEBUG (no strerror: it may
+ * translate, and allocate). */
+static const char *why = "";
+
+static const char *errno_why(int e)
+{
+    switch (e) {
+    case ELOOP:
+        return ": it is a symlink (refused)";
+    case ENOENT:
+        return ": a parent directory does not exist";
+    case ENOTDIR:
+        return ": not a directory";
+    case EACCES:
+    case EPERM:
+        return ": permission denied";
+    case EROFS:
+        return ": read-only file system";
+    case ENOSPC:
+    case EDQUOT:
+        return ": no space left";
+    case ENOMEM:
+        return ": out of memory";
+    default:
+        return "";
+    }
+}
+
 /* Opens (creating 0700 if missing) the segment directory; refuses a
  * directory that is a symlink, not ours, or open to others. */
 static int open_dir(const char *dir)
 {
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return -errno;
+        return why = errno_why(errno), -errno;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
-        return -errno;
+        return why = errno_why(errno), -errno;
     struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 077)) {
-        syscall(SYS_close, fd);
-        return -EPERM;
-    }
-    return fd;
+    if (fstat(fd, &st) != 0)
+        why = errno_why(errno);
+    else if (st.st_uid != geteuid())
+        why = ": owned by another user (refused)";
+    else if (st.st_mode & 077)
+        why = ": open to group or others (refused; chmod 700 it)";
+    else
+        return fd;
+    syscall(SYS_close, fd);
+    return -EPERM;
 }
 
 /* Field 22 of /proc/self/stat: start time in clock ticks since boot. */
@@ -159,7 +192,7 @@ static void fill_header(struct chim_shm_header *h, uint32_t flags, int64_t inher
     h->header_size = sizeof *h;
     h->segment_size = seg_size;
     h->mode = chim__cfg.mode;
-    h->flags = flags;
+    h->flags = flags | (chim__cfg.mode_unknown ? CHIM_FLAG_MODE_UNKNOWN : 0u);
     h->page_size = (uint32_t)sysconf(_SC_PAGESIZE);
     h->start_time_ns = chim__now_ns(CLOCK_REALTIME);
     h->update_time_ns = h->start_time_ns;
@@ -198,6 +231,7 @@ int chim__seg_create(uint32_t flags, int64_t inherited_live)
     syscall(SYS_close, dfd);
     if (fd < 0) {
         rc = -errno;
+        why = errno_why(errno);
         goto out;
     }
     struct chim_section plan[CHIM_SECTIONS_MAX];
@@ -208,6 +242,7 @@ int chim__seg_create(uint32_t flags, int64_t inherited_live)
     syscall(SYS_close, fd);
     if (m == MAP_FAILED) {
         rc = -errno;
+        why = errno_why(errno);
         goto out;
     }
     fill_header(m, flags, inherited_live);
@@ -220,7 +255,7 @@ int chim__seg_create(uint32_t flags, int64_t inherited_live)
         chim__seg->peak_live_bytes = (uint64_t)chim__seg->live_flushed;
 out:
     if (rc)
-        chim__debug("cannot create segment in ", chim__cfg.dir);
+        chim__debug3("cannot create segment in ", chim__cfg.dir, why);
     errno = saved;
     return rc;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "commands.h"
 #include "metrics.h"
 
@@ -94,11 +95,17 @@ static int parse(int argc, char **argv, struct export_args *a)
         case 'g':
             a->mo.grace_s = atof(optarg);
             break;
-        case 'l':
-            a->mo.leak_top = atoi(optarg);
+        case 'l': {
+            long top;
+            if (chim_arg_long("chimcollect export", "leak-top", "a number of sites", optarg, 0,
+                              100000, &top))
+                return 2;
+            a->mo.leak_top = (int)top;
             break;
+        }
         case 'p':
-            a->mo.pid = atol(optarg);
+            if (chim_arg_pid("chimcollect export", optarg, &a->mo.pid))
+                return 2;
             break;
         case 'c':
             a->check = 1;

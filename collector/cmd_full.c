@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "commands.h"
 #include "quick.h"
 
@@ -327,11 +328,10 @@ static int parse(int argc, char **argv, struct chim_quick_opts *q, int *runs)
             return 1;
         }
         if (c == 'n') {
-            *runs = atoi(optarg);
-            if (*runs < 1 || *runs > 20) {
-                fprintf(stderr, "chimcollect full: --runs wants 1..20, got '%s'\n", optarg);
+            long r;
+            if (chim_arg_long("chimcollect full", "runs", "1..20", optarg, 1, 20, &r))
                 return 2;
-            }
+            *runs = (int)r;
         } else if (chim_quick_opt(q, c, optarg) != 0) {
             usage(stderr);
             return 2;

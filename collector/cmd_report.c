@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "args.h"
 #include "commands.h"
 #include "report.h"
 #include "report_out.h"
@@ -38,11 +39,8 @@ int chim_cmd_report(int argc, char **argv)
             dir = optarg;
             break;
         case 'p':
-            pid = strtol(optarg, NULL, 10);
-            if (pid <= 0) {
-                fprintf(stderr, "chimcollect report: --pid wants a process id, got '%s'\n", optarg);
+            if (chim_arg_pid("chimcollect report", optarg, &pid))
                 return 2;
-            }
             break;
         case 'f':
             format = optarg;
@@ -63,11 +61,12 @@ int chim_cmd_report(int argc, char **argv)
         return 2;
     }
     struct chim_seg_set set;
+    int given = dir != NULL;
     if (!dir)
         dir = chim_default_dir();
     int rc = chim_seg_load_dir(dir, &set, stderr);
-    if (rc == -ENOENT) {
-        memset(&set, 0, sizeof set); /* no directory yet: nothing ran */
+    if (rc == -ENOENT && !given) {
+        memset(&set, 0, sizeof set); /* no default directory yet: nothing ran */
     } else if (rc) {
         fprintf(stderr, "chimcollect report: cannot read %s: %s\n", dir, strerror(-rc));
         return 2;

@@ -127,6 +127,11 @@ int chim_cmd_run(int argc, char **argv)
     }
     const char *dir = lo.dir ? lo.dir : chim_default_dir();
     lo.dir = dir;
+    char why[512];
+    if (chim_dir_refused(dir, why, sizeof why)) { /* the agent would record nothing */
+        fprintf(stderr, "chimcollect run: the agent refuses its directory: %s\n", why);
+        return 2;
+    }
     uint64_t t0 = now_ns();
     pid_t pid;
     /* Like system(): Ctrl-C goes to the command; we stay to report. */

@@ -30,6 +30,7 @@
 
 #include <microhttpd.h>
 
+#include "args.h"
 #include "commands.h"
 #include "metrics.h"
 
@@ -222,9 +223,13 @@ static int parse_args(int argc, char **argv, struct server *sv, const char **lis
             sv->dir = optarg;
         else if (c == 'g')
             sv->mo.grace_s = atof(optarg);
-        else if (c == 't')
-            sv->mo.leak_top = atoi(optarg);
-        else if (c == 'h') {
+        else if (c == 't') {
+            long top;
+            if (chim_arg_long("chimcollect serve", "leak-top", "a number of sites", optarg, 0,
+                              100000, &top))
+                return 2;
+            sv->mo.leak_top = (int)top;
+        } else if (c == 'h') {
             usage(stdout);
             return 0;
         } else {

@@ -181,6 +181,7 @@ struct lproc {
 struct chim_leaks {
     struct lproc *procs;
     int n;
+    int seen, misspelt; /* processes looked at; of them, CHIM_MODE not understood */
     struct chim_leak_opts opts;
     char **pat;
     int npat;
@@ -528,6 +529,20 @@ static void age_stats(const struct lproc *p, const struct chim_site *s, double m
     }
 }
 
+/* Standard error of a sample-mode estimate of z->bytes (sampling interval
+ * R). A block of size Z sampled with p = 1 - exp(-Z/R) and counted as Z/p
+ * adds Z^2 (1 - p) / p of variance: about Z R for blocks much smaller than
+ * R, nothing for blocks much larger (always sampled, exact). Taken with the
+ * site's mean block size. */
+static double sample_stderr(const struct lsite *z, double r)
+{
+    double zbar = z->allocs > 0 ? z->alloc_bytes / z->allocs : 0;
+    if (zbar <= 0)
+        return sqrt(z->bytes * r);
+    double q = exp(-zbar / r); /* 1 - p */
+    return sqrt(z->bytes * zbar * q / (1 - q));
+}
+
 static void account(struct lproc *p, const struct lstack *st, const struct chim_site *s,
                     const double *y, double mid)
 {
@@ -583,7 +598,7 @@ static void decide(struct lproc *p, struct lsite *z)
         z->bytes = z->live > 0 ? z->live : 0;
     }
     if (p->info.sample_bytes && z->bytes > 0)
-        z->bytes_stderr = sqrt(z->bytes * (double)p->info.sample_bytes);
+        z->bytes_stderr = sample_stderr(z, (double)p->info.sample_bytes);
     z->alloc_rate = p->now_rel > 0 ? z->alloc_bytes / p->now_rel : 0;
 }
 
@@ -760,6 +775,8 @@ struct chim_leaks *chim_leaks_build(const struct chim_seg_set *last,
         const struct chim_seg *g = &last->segs[i];
         if (pid > 0 && g->hdr->pid != (uint32_t)pid)
             continue;
+        l->seen++;
+        l->misspelt += (g->hdr->flags & CHIM_FLAG_MODE_UNKNOWN) != 0;
         struct lproc *p = &l->procs[l->n];
         int rc = build_proc(l, p, g, hist);
         if (rc == 0) {
@@ -937,9 +954,14 @@ static void text_site(const struct lsite *z, FILE *out)
 void chim_leaks_text(const struct chim_leaks *l, FILE *out)
 {
     char b1[32], b2[32];
-    if (!l->n)
-        fprintf(out, "chimcollect leaks: no process ran in sample or full mode "
-                     "(CHIM_MODE=sample|full)\n");
+    if (!l->n && !l->seen)
+        fprintf(out, "chimcollect leaks: no instrumented process found\n");
+    else if (!l->n)
+        fprintf(out,
+                "chimcollect leaks: no process ran in sample or full mode (CHIM_MODE=sample|full);"
+                " %d ran in count mode%s\n",
+                l->seen,
+                l->misspelt ? ", some with a CHIM_MODE that is not count, sample or full" : "");
     for (int i = 0; i < l->n; i++) {
         const struct lproc *p = &l->procs[i];
         fprintf(out, "pid %u %s: %s mode, %s", p->pid, p->exe, mode_name(p->mode),

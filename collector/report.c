@@ -75,6 +75,8 @@ static cJSON *process_json(const struct chim_seg *s)
     cJSON_AddStringToObject(p, "cmdline", h->cmdline);
     cJSON_AddStringToObject(p, "state", chim_seg_state_name(s->state));
     cJSON_AddStringToObject(p, "mode", mode_name(h->mode));
+    if (h->flags & CHIM_FLAG_MODE_UNKNOWN) /* CHIM_MODE misspelt: counted only */
+        cJSON_AddBoolToObject(p, "mode_unrecognized", 1);
     iso_time(h->start_time_ns, when, sizeof when);
     cJSON_AddStringToObject(p, "start_time", when);
     uint64_t end = h->end_time_ns ? h->end_time_ns : h->update_time_ns;
@@ -130,6 +132,9 @@ cJSON *chim_report_build(const struct chim_seg_set *set, const char *dir, long p
     if (leaks)
         cJSON_AddItemToObject(r, "leaks", leaks);
     cJSON_AddNumberToObject(r, "skipped_segments", (double)set->skipped);
+    char why[512];
+    if (!nkept && chim_dir_refused(dir ? dir : chim_default_dir(), why, sizeof why))
+        cJSON_AddStringToObject(r, "dir_refused", why);
     return r;
 }
 

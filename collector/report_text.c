@@ -86,22 +86,22 @@ static const cJSON *obj(const cJSON *o, const char *k)
 static void print_routes(const cJSON *h, FILE *out)
 {
     fprintf(out,
-            "\nHTTP server: %.0f requests, %.0f errors (%.2f%%), %.1f rps over %.1f s, "
-            "p95 %.2f ms\n",
-            num(h, "requests"), num(h, "errors"), 100.0 * num(h, "error_rate"), num(h, "rps"),
-            num(h, "duration_s"), num(h, "p95_ms"));
-    fprintf(out, "  %-7s %-34s %8s %6s %9s %9s %9s %9s %9s %10s\n", "METHOD", "ROUTE", "COUNT",
-            "ERR", "P50 ms", "P90 ms", "P95 ms", "P99 ms", "MAX ms", "ALLOC/REQ");
+            "\nHTTP server: %.0f requests, %.0f errors (5xx, %.2f%%), %.0f client errors (4xx), "
+            "%.1f rps over %.1f s, p95 %.2f ms\n",
+            num(h, "requests"), num(h, "errors"), 100.0 * num(h, "error_rate"),
+            num(h, "client_errors"), num(h, "rps"), num(h, "duration_s"), num(h, "p95_ms"));
+    fprintf(out, "  %-7s %-34s %8s %6s %6s %9s %9s %9s %9s %9s %10s\n", "METHOD", "ROUTE", "COUNT",
+            "ERR", "4XX", "P50 ms", "P90 ms", "P95 ms", "P99 ms", "MAX ms", "ALLOC/REQ");
     const cJSON *r;
     cJSON_ArrayForEach(r, obj(h, "routes"))
     {
         char alloc[32] = "-";
         if (cJSON_IsNumber(obj(r, "bytes_per_request")))
             chim_fmt_bytes(num(r, "bytes_per_request"), alloc, sizeof alloc);
-        fprintf(out, "  %-7s %-34.34s %8.0f %6.0f %9.2f %9.2f %9.2f %9.2f %9.2f %10s\n",
+        fprintf(out, "  %-7s %-34.34s %8.0f %6.0f %6.0f %9.2f %9.2f %9.2f %9.2f %9.2f %10s\n",
                 str(r, "method"), str(r, "route"), num(r, "count"), num(r, "errors"),
-                num(r, "p50_ms"), num(r, "p90_ms"), num(r, "p95_ms"), num(r, "p99_ms"),
-                num(r, "max_ms"), alloc);
+                num(obj(r, "status"), "4xx"), num(r, "p50_ms"), num(r, "p90_ms"), num(r, "p95_ms"),
+                num(r, "p99_ms"), num(r, "max_ms"), alloc);
         const cJSON *c = obj(r, "cache");
         if (c)
             fprintf(out, "  %-7s   cache: %.0f hits (p95 %.2f ms), %.0f misses (p95 %.2f ms)\n", "",
@@ -155,12 +155,28 @@ void chim_report_print_text(const cJSON *r, FILE *out)
     const cJSON *procs = cJSON_GetObjectItemCaseSensitive(r, "processes");
     int n = cJSON_GetArraySize(procs);
     fprintf(out, "Chimera report: %d process%s in %s\n\n", n, n == 1 ? "" : "es", str(r, "dir"));
+    if (n == 0 && cJSON_IsString(obj(r, "dir_refused"))) {
+        fprintf(out,
+                "No instrumented process found: the agent refuses this directory, as\n"
+                "  %s\n",
+                str(r, "dir_refused"));
+        return;
+    }
     if (n == 0) {
         fprintf(out, "No instrumented process found. Run one with\n"
                      "  LD_PRELOAD=/path/to/libchimagent.so CMD   or   chimcollect run -- CMD\n");
         return;
     }
     print_processes(procs, out);
+    const cJSON *p;
+    cJSON_ArrayForEach(p, procs)
+    {
+        if (cJSON_IsTrue(obj(p, "mode_unrecognized")))
+            fprintf(out,
+                    "Note: pid %.0f ran in count mode: its CHIM_MODE was not count, sample or "
+                    "full\n",
+                    num(p, "pid"));
+    }
     print_memory(cJSON_GetObjectItemCaseSensitive(r, "memory"), out);
     print_net(r, out);
 }

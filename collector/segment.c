@@ -27,6 +27,25 @@ const char *chim_default_dir(void)
     return buf;
 }
 
+int chim_dir_refused(const char *dir, char *why, size_t len)
+{
+    struct stat st;
+    if (lstat(dir, &st) != 0)
+        return 0; /* missing: the agent creates it (0700) */
+    if (S_ISLNK(st.st_mode))
+        snprintf(why, len, "%s is a symlink", dir);
+    else if (!S_ISDIR(st.st_mode))
+        snprintf(why, len, "%s is not a directory", dir);
+    else if (st.st_uid != geteuid())
+        snprintf(why, len, "%s belongs to uid %u, not to you", dir, (unsigned)st.st_uid);
+    else if (st.st_mode & 077)
+        snprintf(why, len, "%s is open to group or others (mode %04o; chmod 700 it)", dir,
+                 (unsigned)(st.st_mode & 07777));
+    else
+        return 0;
+    return 1;
+}
+
 const char *chim_seg_state_name(enum chim_seg_state s)
 {
     static const char *names[] = {"running", "exited", "vanished", "execed"};
@@ -349,14 +368,18 @@ static int cmp_seg(const void *a, const void *b)
     return x->start_time_ns < y->start_time_ns ? -1 : x->start_time_ns > y->start_time_ns;
 }
 
-/* A segment followed by a newer one of the same process ended in exec. */
+/* A segment followed by a newer one of the same process ended in exec.
+ * Summarised again: it was taken for the running image, whose /proc
+ * figures (peak RSS) are not its own. */
 static void mark_execed(struct chim_seg_set *set)
 {
     for (size_t i = 0; i + 1 < set->n; i++) {
         const struct chim_shm_header *a = set->segs[i].hdr, *b = set->segs[i + 1].hdr;
         if (a->pid == b->pid && a->start_ticks == b->start_ticks &&
-            set->segs[i].state != CHIM_SEG_EXITED)
+            set->segs[i].state != CHIM_SEG_EXITED && set->segs[i].state != CHIM_SEG_EXECED) {
             set->segs[i].state = CHIM_SEG_EXECED;
+            chim_seg_summarise(&set->segs[i]);
+        }
     }
 }
 

@@ -85,6 +85,10 @@ int chim_seg_load_dir_filtered(const char *dir, const struct chim_seg_filter *f,
 void chim_seg_set_free(struct chim_seg_set *set);
 
 /* The default segment directory: $CHIM_DIR or /dev/shm/chim-<euid>. */
+/* The agent would refuse `dir` (it exists and is a symlink, another
+ * user's, or open to group or others): 1 with the reason in why, else 0. */
+int chim_dir_refused(const char *dir, char *why, size_t len);
+
 const char *chim_default_dir(void);
 const char *chim_seg_state_name(enum chim_seg_state s);
 

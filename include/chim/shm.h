@@ -64,6 +64,9 @@ enum chim_section_kind {
 /* Header flags. */
 #define CHIM_FLAG_FORKED_CHILD (1u << 0) /* created in a fork child */
 #define CHIM_FLAG_STATIC_HINT  (1u << 1) /* reserved: host calls no libc malloc */
+#define CHIM_FLAG_MODE_UNKNOWN                                                                     \
+    (1u << 2) /* CHIM_MODE was set to something else than                                          \
+                 count, sample or full: ran in count mode */
 
 /* One entry of the section directory. */
 struct chim_section {

@@ -88,6 +88,7 @@ r = report(d)
 h = r["http_server"]
 check(h["requests"] == 2 * len(reqs), f"requests {h['requests']} == {2 * len(reqs)}")
 check(h["errors"] == 2, f"errors (5xx) {h['errors']} == 2")
+check(h["client_errors"] == 2, f"client errors (4xx) {h['client_errors']} == 2")
 rt = routes_by_key(r)
 want = {("GET", "/ok"): (2, "2xx"), ("GET", "/users/{id}"): (4, "2xx"),
         ("HEAD", "/ok"): (2, "2xx"), ("GET", "/empty"): (2, "2xx"),
