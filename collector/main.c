@@ -62,8 +62,14 @@ int main(int argc, char **argv)
         return 2;
     }
     for (size_t v = 0; v < sizeof verbs / sizeof verbs[0]; v++)
-        if (!strcmp(argv[i], verbs[v].name))
+        if (!strcmp(argv[i], verbs[v].name)) {
+            /* getopt prefixes its messages with argv[0]: "chimcollect report:
+             * unrecognized option", like the verbs' own messages. */
+            char name[64];
+            snprintf(name, sizeof name, "chimcollect %s", verbs[v].name);
+            argv[i] = name;
             return verbs[v].fn(argc - i, argv + i);
+        }
     if (!strcmp(argv[i], "help")) {
         usage(stdout);
         return 0;
