@@ -305,6 +305,8 @@ static void on_http_server(void *ctx, const struct chim_http_exchange *x)
     STAT(requests, 1);
     if (error)
         STAT(errors, 1);
+    else if (x->status >= 400)
+        STAT(client_errors, 1);
     note_request_time();
     if (!e)
         return;

@@ -137,8 +137,15 @@ static int open_dir(const char *dir)
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return why = errno_why(errno), -errno;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return why = errno_why(errno), -errno;
+    if (fd < 0) {
+        int e = errno;
+        struct stat ls; /* Linux says ENOTDIR for a symlink here, not ELOOP */
+        why = (e == ENOTDIR || e == ELOOP) && lstat(dir, &ls) == 0 && S_ISLNK(ls.st_mode)
+                  ? ": it is a symlink (refused)"
+                  : errno_why(e);
+        errno = e;
+        return -e;
+    }
     struct stat st;
     if (fstat(fd, &st) != 0)
         why = errno_why(errno);

@@ -126,8 +126,8 @@ static int parse(int argc, char **argv, struct leaks_args *a)
             break;
         case 't': {
             long top;
-            if (chim_arg_long("chimcollect leaks", "top", "a number of sites (1 or more)", optarg,
-                              1, 1000000, &top))
+            if (chim_arg_long("chimcollect leaks", "top", "a number of sites (0: all)", optarg, 0,
+                              1000000, &top))
                 return 2;
             a->opts.top = (int)top;
             break;

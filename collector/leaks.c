@@ -181,7 +181,7 @@ struct lproc {
 struct chim_leaks {
     struct lproc *procs;
     int n;
-    int seen, misspelt; /* processes looked at; of them, CHIM_MODE not understood */
+    int seen, counted, misspelt; /* processes looked at; in count mode; CHIM_MODE misspelt */
     struct chim_leak_opts opts;
     char **pat;
     int npat;
@@ -533,14 +533,17 @@ static void age_stats(const struct lproc *p, const struct chim_site *s, double m
  * R). A block of size Z sampled with p = 1 - exp(-Z/R) and counted as Z/p
  * adds Z^2 (1 - p) / p of variance: about Z R for blocks much smaller than
  * R, nothing for blocks much larger (always sampled, exact). Taken with the
- * site's mean block size. */
+ * mean size of the blocks counted (bytes / blocks), else of all allocated:
+ * a mean inflated by freed big blocks would understate it. */
 static double sample_stderr(const struct lsite *z, double r)
 {
-    double zbar = z->allocs > 0 ? z->alloc_bytes / z->allocs : 0;
+    double zbar = z->count > 0    ? z->bytes / z->count
+                  : z->allocs > 0 ? z->alloc_bytes / z->allocs
+                                  : 0;
     if (zbar <= 0)
         return sqrt(z->bytes * r);
-    double q = exp(-zbar / r); /* 1 - p */
-    return sqrt(z->bytes * zbar * q / (1 - q));
+    double p = -expm1(-zbar / r);
+    return p > 0 ? sqrt(z->bytes * zbar * (1 - p) / p) : sqrt(z->bytes * r);
 }
 
 static void account(struct lproc *p, const struct lstack *st, const struct chim_site *s,
@@ -776,6 +779,7 @@ struct chim_leaks *chim_leaks_build(const struct chim_seg_set *last,
         if (pid > 0 && g->hdr->pid != (uint32_t)pid)
             continue;
         l->seen++;
+        l->counted += g->hdr->mode == CHIM_MODE_COUNT;
         l->misspelt += (g->hdr->flags & CHIM_FLAG_MODE_UNKNOWN) != 0;
         struct lproc *p = &l->procs[l->n];
         int rc = build_proc(l, p, g, hist);
@@ -959,9 +963,10 @@ void chim_leaks_text(const struct chim_leaks *l, FILE *out)
     else if (!l->n)
         fprintf(out,
                 "chimcollect leaks: no process ran in sample or full mode (CHIM_MODE=sample|full);"
-                " %d ran in count mode%s\n",
-                l->seen,
-                l->misspelt ? ", some with a CHIM_MODE that is not count, sample or full" : "");
+                " %d ran in count mode%s%s\n",
+                l->counted,
+                l->misspelt ? ", some with a CHIM_MODE that is not count, sample or full" : "",
+                l->seen > l->counted ? "; the others have no leak sections" : "");
     for (int i = 0; i < l->n; i++) {
         const struct lproc *p = &l->procs[i];
         fprintf(out, "pid %u %s: %s mode, %s", p->pid, p->exe, mode_name(p->mode),

@@ -195,10 +195,14 @@ static void add_http(cJSON *o, struct net_totals *t)
     cJSON_AddNumberToObject(h, "rps",
                             dur > 0 ? (double)t->st.requests / dur : (double)t->st.requests);
     cJSON_AddNumberToObject(h, "duration_s", dur);
-    uint64_t c4 = 0; /* 4xx: the client's errors (errors and error_rate are 5xx) */
+    /* 4xx: the client's errors (errors and error_rate are 5xx). Counted by
+     * the agent, routes or not; an older agent's segments leave it 0: the
+     * routes' sum then. */
+    uint64_t c4 = 0;
     for (size_t i = 0; i < t->routes.n; i++)
         c4 += t->routes.v[i].status[4];
-    cJSON_AddNumberToObject(h, "client_errors", (double)c4);
+    cJSON_AddNumberToObject(h, "client_errors",
+                            (double)(t->st.client_errors > c4 ? t->st.client_errors : c4));
     qsort(t->routes.v, t->routes.n, sizeof *t->routes.v, by_count);
     cJSON *routes = cJSON_AddArrayToObject(h, "routes");
     struct chim_hist *all = calloc(1, sizeof *all);

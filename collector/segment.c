@@ -30,8 +30,23 @@ const char *chim_default_dir(void)
 int chim_dir_refused(const char *dir, char *why, size_t len)
 {
     struct stat st;
-    if (lstat(dir, &st) != 0)
-        return 0; /* missing: the agent creates it (0700) */
+    if (lstat(dir, &st) != 0) {
+        if (errno != ENOENT) {
+            snprintf(why, len, "%s: %s", dir, strerror(errno));
+            return 1;
+        }
+        /* Missing: the agent creates it (0700), if its parent exists. */
+        char parent[4096];
+        snprintf(parent, sizeof parent, "%s", dir);
+        char *slash = strrchr(parent, '/');
+        if (!slash)
+            return 0;
+        slash[slash == parent] = 0; /* "/x" -> "/" */
+        if (stat(parent, &st) == 0 && S_ISDIR(st.st_mode))
+            return 0;
+        snprintf(why, len, "%s cannot be created: %s is not a directory", dir, parent);
+        return 1;
+    }
     if (S_ISLNK(st.st_mode))
         snprintf(why, len, "%s is a symlink", dir);
     else if (!S_ISDIR(st.st_mode))

@@ -52,7 +52,8 @@ struct chim_net_stats {
     uint64_t upgraded;          /* 101 / CONNECT: tracking ended */
     uint64_t first_ns, last_ns; /* CLOCK_REALTIME of first and last request */
     uint64_t route_overflow;    /* requests counted under {other} */
-    uint64_t reserved[11];
+    uint64_t client_errors;     /* inbound HTTP exchanges answered 4xx (0 from older agents) */
+    uint64_t reserved[10];
 };
 
 /* One inbound (method, route, status class, cache state) or one outbound
