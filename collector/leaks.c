@@ -160,6 +160,7 @@ struct lsite {
     enum chim_leak_class cls;
     const char *basis;
     int suppressed; /* 0 shown, 1 C runtime, 2 user suppression */
+    int made;       /* index when made: what the stacks' `site` refers to until sorted */
 };
 
 struct lproc {
@@ -344,6 +345,16 @@ static int symbolize_stack(struct lproc *p, const struct leak_secs *ls, uint32_t
             fr[n++] = (struct frame){sf[j].function, sf[j].file, sf[j].module, sf[j].line,
                                      sf[j].module_flags};
     }
+    /* Nothing below main: the C runtime's start-up (__libc_start_call_main,
+     * __libc_start_main, _start) says nothing, and a walk reaches it or not
+     * depending on the unwinder (libunwind for allocations from inside libc,
+     * frame pointers otherwise), which would split one call path into two
+     * in folded stacks (valgrind hides it the same way). */
+    for (int j = 0; j < n; j++)
+        if (fr[j].function && !strcmp(fr[j].function, "main")) {
+            n = j + 1;
+            break;
+        }
     if (n == 0)
         fr[n++] = (struct frame){id ? "[no stack]" : "[stack table full]", "", "", 0, 0};
     out->id = id;
@@ -381,6 +392,7 @@ static int site_of(struct lproc *p, const struct lstack *s)
     z->stack = s->frames + s->site_at;
     z->nstack = s->nframes - s->site_at;
     z->rep_live = -1;
+    z->made = p->nsites;
     z->series = calloc((size_t)(p->npoints ? p->npoints : 1), sizeof *z->series);
     if (!z->series)
         return -1;
@@ -706,6 +718,23 @@ static int cmp_site(const void *a, const void *b)
     return x->bytes > y->bytes ? -1 : x->bytes < y->bytes;
 }
 
+/* Sorts p's sites by rank and points every stack at its site's new place
+ * (folded stacks find their site through it). */
+static int sort_sites(struct lproc *p)
+{
+    qsort(p->sites, (size_t)p->nsites, sizeof *p->sites, cmp_site);
+    int *at = malloc((size_t)(p->nsites ? p->nsites : 1) * sizeof *at);
+    if (!at)
+        return -ENOMEM;
+    for (int k = 0; k < p->nsites; k++)
+        at[p->sites[k].made] = k;
+    for (int k = 0; k < p->nstacks; k++)
+        if (p->stacks[k].site >= 0 && p->stacks[k].site < p->nsites)
+            p->stacks[k].site = at[p->stacks[k].site];
+    free(at);
+    return 0;
+}
+
 static int shown(const struct chim_leaks *l, const struct lsite *z)
 {
     if (z->suppressed == 2)
@@ -784,8 +813,11 @@ struct chim_leaks *chim_leaks_build(const struct chim_seg_set *last,
         struct lproc *p = &l->procs[l->n];
         int rc = build_proc(l, p, g, hist);
         if (rc == 0) {
-            qsort(p->sites, (size_t)p->nsites, sizeof *p->sites, cmp_site);
             l->n++;
+            if (sort_sites(p) != 0) {
+                chim_leaks_free(l);
+                return NULL;
+            }
         } else {
             chim_sym_free(p->sym);
             for (int k = 0; k < p->nstacks; k++)

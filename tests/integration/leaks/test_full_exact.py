@@ -25,6 +25,22 @@ for unwind, progs in (("auto", ("leak_basic", "leak_threads")),
             check(bool(st) and st[0]["stack"][0]["function"] == "strings" and
                   any(f["function"] == "main" for f in st[0]["stack"]),
                   f"{prog}/{unwind}: strdup leak reported at its caller, with main below")
+            # Folded stacks (flame graphs): one line per stack, rooted at
+            # main whatever the unwinder reached below it, bytes adding up
+            # to the live bytes of the sites shown.
+            out = subprocess.run([COLLECT, "leaks", "--dir", d, "--folded"], capture_output=True,
+                                 text=True, check=True).stdout.splitlines()
+            pairs = [ln.rsplit(" ", 1) for ln in out]
+            ok = all(len(x) == 2 and x[1].isdigit() for x in pairs)
+            check(ok and len(out) > 0, f"{prog}/{unwind}: --folded is 'frames bytes' per line")
+            mains = [x[0] for x in pairs if "main" in x[0].split(";")]
+            check(mains and all(f.startswith("main;") for f in mains) and
+                  not any("__libc_start" in x[0] or x[0].startswith("_start") for x in pairs),
+                  f"{prog}/{unwind}: folded stacks are rooted at main, nothing below it")
+            folded_total = sum(int(x[1]) for x in pairs) if ok else -1
+            shown = sum(x["bytes"] for x in r["sites"] if x["class"] != "churn")
+            check(folded_total == shown,
+                  f"{prog}/{unwind}: folded bytes {folded_total} == the sites' {shown}")
 
 d = run_prog("leak_fork", "full")
 dirs.append(d)
