@@ -1,0 +1,68 @@
+"""Suppressions and the C runtime's own allocations: a user suppression
+file (--suppress or CHIM_SUPPRESS) hides the sites whose frames match its
+patterns (function, file base or full name, module), and only those; a bad
+file is one error line and exit 2; --all shows the runtime's allocations
+(stdio's buffer) that are hidden by default."""
+import os
+import tempfile
+
+from leaktest import *
+
+d = run_prog("leak_basic", "full")
+every = leaks(d)
+lines = sorted(s["line"] for s in every["sites"])
+check(len(lines) == 13, f"leak_basic: 13 sites before suppressing ({lines})")
+
+
+def sup(*patterns):
+    f = tempfile.NamedTemporaryFile("w", suffix=".sup", delete=False)
+    f.write("# comment\n\n" + "".join(p + "\n" for p in patterns))
+    f.close()
+    return f.name
+
+
+def remaining(*args, env=None):
+    r = subprocess.run([COLLECT, "leaks", "--dir", d, "--format", "json", *args],
+                       capture_output=True, text=True, env=env)
+    return r, (sorted(s["line"] for s in json.loads(r.stdout)["sites"]) if r.returncode == 0
+               else None)
+
+
+files = []
+# A function by name: many_small's one site goes, nothing else does.
+files.append(sup("leak:many_small"))
+_, got = remaining("--suppress", files[-1])
+check(got == [x for x in lines if x != 27], f"leak:many_small hides line 27 only ({got})")
+# A glob over functions, and a bare pattern (no "leak:").
+files.append(sup("leak:aligne?", "realloc_*"))
+_, got = remaining("--suppress", files[-1])
+check(got == [x for x in lines if x not in (51, 57, 68, 70, 71)],
+      f"globs hide the aligned and realloc_ sites ({got})")
+# A frame below the site matches too: every stack goes through main.
+files.append(sup("leak:main"))
+_, got = remaining("--suppress", files[-1])
+check(got == [], f"leak:main hides every site ({got})")
+# The file, by base name.
+files.append(sup("leak:leak_basic.c"))
+_, got = remaining("--suppress", files[-1])
+check(got == [], f"the source file's base name hides its sites ({got})")
+# CHIM_SUPPRESS does the same as --suppress.
+env = dict(os.environ, CHIM_SUPPRESS=files[0])
+_, got = remaining(env=env)
+check(got == [x for x in lines if x != 27], f"CHIM_SUPPRESS as --suppress ({got})")
+# A bad file: one line, exit 2.
+files.append(sup("frobnicate:x"))
+r, _ = remaining("--suppress", files[-1])
+err = r.stderr.strip().splitlines()
+check(r.returncode == 2 and len(err) == 1 and "unknown suppression" in err[0],
+      f"a bad suppression line is an error ({r.returncode}, {r.stderr.strip()})")
+r, _ = remaining("--suppress", "/nonexistent.sup")
+check(r.returncode == 2 and "/nonexistent.sup" in r.stderr, "a missing file is an error")
+# The C runtime's own allocations: hidden, shown with --all.
+_, got_all = remaining("--all")
+check(len(got_all) > len(lines), f"--all also shows the runtime's allocations ({len(got_all)})")
+check(109 in got_all and 109 not in lines,
+      "stdio's buffer (allocated inside printf, called at line 109) is among them only")
+for f in files:
+    os.unlink(f)
+finish([d])
