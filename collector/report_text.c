@@ -43,21 +43,66 @@ static const char *base(const char *path)
     return s ? s + 1 : path;
 }
 
-static void print_processes(const cJSON *procs, FILE *out)
+static void print_process(const cJSON *p, FILE *out)
 {
     char live[32], peak[32], rss[32];
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(p, "memory");
+    fprintf(out, "%-8.0f %-8.0f %-9s %-18.18s %12.0f %12.0f %11s %11s %11s\n", num(p, "pid"),
+            num(p, "ppid"), str(p, "state"), base(str(p, "exe")), num(m, "allocs"), num(m, "frees"),
+            chim_fmt_bytes(num(m, "live_bytes"), live, sizeof live),
+            chim_fmt_bytes(num(m, "peak_live_bytes"), peak, sizeof peak),
+            chim_fmt_bytes(num(m, "peak_rss_bytes"), rss, sizeof rss));
+}
+
+/* A process worth a row when there are many: still running, or one whose
+ * peak heap reached 1 MiB (a shell, env or readlink of a launcher script
+ * does not). */
+static int notable(const cJSON *p)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(p, "memory");
+    return !strcmp(str(p, "state"), "running") || num(m, "peak_live_bytes") >= 1048576.0;
+}
+
+#define ROWS_ALL 16 /* up to this many processes, every one has a row */
+
+/* One row per process; beyond ROWS_ALL, the notable ones and a line
+ * counting the others by executable (JSON lists every process). */
+static void print_processes(const cJSON *procs, FILE *out)
+{
     fprintf(out, "%-8s %-8s %-9s %-18s %12s %12s %11s %11s %11s\n", "PID", "PPID", "STATE", "EXE",
             "ALLOCS", "FREES", "LIVE", "PEAK LIVE", "PEAK RSS");
+    int n = cJSON_GetArraySize(procs), hidden = 0;
     const cJSON *p;
     cJSON_ArrayForEach(p, procs)
     {
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(p, "memory");
-        fprintf(out, "%-8.0f %-8.0f %-9s %-18.18s %12.0f %12.0f %11s %11s %11s\n", num(p, "pid"),
-                num(p, "ppid"), str(p, "state"), base(str(p, "exe")), num(m, "allocs"),
-                num(m, "frees"), chim_fmt_bytes(num(m, "live_bytes"), live, sizeof live),
-                chim_fmt_bytes(num(m, "peak_live_bytes"), peak, sizeof peak),
-                chim_fmt_bytes(num(m, "peak_rss_bytes"), rss, sizeof rss));
+        if (n <= ROWS_ALL || notable(p))
+            print_process(p, out);
+        else
+            hidden++;
     }
+    if (!hidden)
+        return;
+    /* "+ 69 more (40 bash, 20 env, 9 readlink)": the first few names. */
+    fprintf(out, "+ %d more, ended, each with a peak heap under 1 MiB (", hidden);
+    const char *seen[8];
+    int nseen = 0;
+    cJSON_ArrayForEach(p, procs)
+    {
+        const char *e = base(str(p, "exe"));
+        if (n <= ROWS_ALL || notable(p) || nseen == 8)
+            continue;
+        int dup = 0;
+        for (int i = 0; i < nseen; i++)
+            dup |= !strcmp(seen[i], e);
+        if (dup)
+            continue;
+        int c = 0;
+        const cJSON *q;
+        cJSON_ArrayForEach(q, procs) c += !notable(q) && !strcmp(base(str(q, "exe")), e);
+        fprintf(out, "%s%d %s", nseen ? ", " : "", c, e);
+        seen[nseen++] = e;
+    }
+    fprintf(out, "%s; --format json lists every process)\n", nseen == 8 ? ", ..." : "");
 }
 
 static void print_memory(const cJSON *m, FILE *out)

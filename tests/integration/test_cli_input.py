@@ -118,4 +118,18 @@ check(rss > 0 and all(q["memory"]["peak_rss_bytes"] < rss for q in execed),
       "the running image's peak RSS is not charged to the ones before the exec")
 p.wait()
 
-finish([d, pub, real, m, b, x])
+# ---- many small processes: the text report keeps its rows for the ones
+# that matter and counts the rest; JSON lists every one --------------------
+many = segdir()
+for _ in range(20):
+    subprocess.run(["/bin/sh", "-c", "/usr/bin/env /bin/true"], env=agent_env(many), check=True)
+subprocess.run(["python3", "-c", "x = [bytearray(3000000)]"], env=agent_env(many), check=True)
+procs = report(many)["processes"]
+r = collect("report", "--dir", many)
+rows = [ln for ln in r.stdout.splitlines() if ln[:1].isdigit()]
+check(len(procs) >= 41 and len(rows) == 1 and "python3" in rows[0],
+      f"text: one row (the 3 MB heap) of {len(procs)} processes ({rows})")
+check(f"+ {len(procs) - 1} more" in r.stdout and "20 sh" in r.stdout.replace("dash", "sh"),
+      "text: the others counted by executable")
+
+finish([d, pub, real, m, b, x, many])
