@@ -117,6 +117,7 @@ void chim__count_shared(const struct chim_mem_counters *delta, int64_t live_delt
 int64_t chim__seg_live(void);
 void chim__seg_mark_exited(void);
 void chim__seg_sample_rss(void);
+void chim__seg_note_maxrss(uint64_t bytes); /* raises the header's peak RSS */
 void chim__seg_lock_prepare(void);
 void chim__seg_lock_parent(void);
 void chim__seg_lock_child(void);

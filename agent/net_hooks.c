@@ -83,18 +83,28 @@ static void note_in(int fd, const void *buf, ssize_t r)
 {
     if (r > 0) {
         struct iovec v = {(void *)buf, (size_t)r};
-        NOTE(chim__net_io(fd, CHIM_NET_IN, &v, 1, (size_t)r));
+        NOTE(chim__net_io(fd, CHIM_NET_IN, &v, 1, (size_t)r, 0));
     } else if (r == 0) {
         NOTE(chim__net_eof(fd));
     }
 }
 
-static void note_out(int fd, const void *buf, ssize_t r)
+static void note_out(int fd, const void *buf, ssize_t r, uint64_t t)
 {
     if (r > 0) {
         struct iovec v = {(void *)buf, (size_t)r};
-        NOTE(chim__net_io(fd, CHIM_NET_OUT, &v, 1, (size_t)r));
+        NOTE(chim__net_io(fd, CHIM_NET_OUT, &v, 1, (size_t)r, t));
     }
+}
+
+/* Bytes written are stamped when the process hands them over, before the
+ * call: the time the kernel takes to send them, or a preemption on the way
+ * back, is then part of a client's call and not of a server's latency.
+ * Bytes read are stamped when the process has them, after the call. 0: fd
+ * is not watched (no clock read). */
+static inline uint64_t out_stamp(int fd)
+{
+    return watched(fd) ? chim__clock_ns() : 0;
 }
 
 /* ---- descriptors -------------------------------------------------------- */
@@ -226,7 +236,7 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
     ssize_t r = REAL(readv, "readv")(fd, iov, cnt);
     if (watched(fd) && r > 0)
-        NOTE(chim__net_io(fd, CHIM_NET_IN, iov, cnt, (size_t)r));
+        NOTE(chim__net_io(fd, CHIM_NET_IN, iov, cnt, (size_t)r, 0));
     else if (watched(fd) && r == 0)
         NOTE(chim__net_eof(fd));
     return r;
@@ -236,7 +246,7 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
     ssize_t r = REAL(recvmsg, "recvmsg")(fd, m, flags);
     if (watched(fd) && r > 0 && !(flags & MSG_PEEK))
-        NOTE(chim__net_io(fd, CHIM_NET_IN, m->msg_iov, (int)m->msg_iovlen, (size_t)r));
+        NOTE(chim__net_io(fd, CHIM_NET_IN, m->msg_iov, (int)m->msg_iovlen, (size_t)r, 0));
     else if (watched(fd) && r == 0)
         NOTE(chim__net_eof(fd));
     return r;
@@ -247,7 +257,7 @@ EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct tim
     int r = REAL(recvmmsg, "recvmmsg")(fd, v, n, flags, t);
     for (int i = 0; watched(fd) && i < r && !(flags & MSG_PEEK); i++)
         NOTE(chim__net_io(fd, CHIM_NET_IN, v[i].msg_hdr.msg_iov, (int)v[i].msg_hdr.msg_iovlen,
-                          v[i].msg_len));
+                          v[i].msg_len, 0));
     return r;
 }
 
@@ -255,51 +265,57 @@ EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct tim
 
 EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
+    uint64_t t = out_stamp(fd);
     ssize_t r = REAL(write, "write")(fd, buf, n);
-    if (watched(fd))
-        note_out(fd, buf, r);
+    if (t)
+        note_out(fd, buf, r, t);
     return r;
 }
 
 EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
+    uint64_t t = out_stamp(fd);
     ssize_t r = REAL(send, "send")(fd, buf, n, flags);
-    if (watched(fd))
-        note_out(fd, buf, r);
+    if (t)
+        note_out(fd, buf, r, t);
     return r;
 }
 
 EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *a,
                       socklen_t l)
 {
+    uint64_t t = out_stamp(fd);
     ssize_t r = REAL(sendto, "sendto")(fd, buf, n, flags, a, l);
-    if (watched(fd))
-        note_out(fd, buf, r);
+    if (t)
+        note_out(fd, buf, r, t);
     return r;
 }
 
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
+    uint64_t t = out_stamp(fd);
     ssize_t r = REAL(writev, "writev")(fd, iov, cnt);
-    if (watched(fd) && r > 0)
-        NOTE(chim__net_io(fd, CHIM_NET_OUT, iov, cnt, (size_t)r));
+    if (t && r > 0)
+        NOTE(chim__net_io(fd, CHIM_NET_OUT, iov, cnt, (size_t)r, t));
     return r;
 }
 
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
+    uint64_t t = out_stamp(fd);
     ssize_t r = REAL(sendmsg, "sendmsg")(fd, m, flags);
-    if (watched(fd) && r > 0)
-        NOTE(chim__net_io(fd, CHIM_NET_OUT, m->msg_iov, (int)m->msg_iovlen, (size_t)r));
+    if (t && r > 0)
+        NOTE(chim__net_io(fd, CHIM_NET_OUT, m->msg_iov, (int)m->msg_iovlen, (size_t)r, t));
     return r;
 }
 
 EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
 {
+    uint64_t t = out_stamp(fd);
     int r = REAL(sendmmsg, "sendmmsg")(fd, v, n, flags);
-    for (int i = 0; watched(fd) && i < r; i++)
+    for (int i = 0; t && i < r; i++)
         NOTE(chim__net_io(fd, CHIM_NET_OUT, v[i].msg_hdr.msg_iov, (int)v[i].msg_hdr.msg_iovlen,
-                          v[i].msg_len));
+                          v[i].msg_len, t));
     return r;
 }
 
@@ -307,9 +323,10 @@ EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
  * them as opaque body bytes (framing stays exact for length-framed bodies). */
 EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
 {
+    uint64_t t = out_stamp(out);
     ssize_t r = REAL(sendfile, "sendfile")(out, in, off, n);
     if (TRACKING() && r > 0)
-        NOTE(chim__net_opaque(out, CHIM_NET_OUT, (size_t)r));
+        NOTE(chim__net_opaque(out, CHIM_NET_OUT, (size_t)r, t));
     return r;
 }
 
@@ -320,10 +337,11 @@ EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t n)
 
 EXPORT ssize_t splice(int in, loff_t *oin, int out, loff_t *oout, size_t n, unsigned flags)
 {
+    uint64_t t = out_stamp(out);
     ssize_t r = REAL(splice, "splice")(in, oin, out, oout, n, flags);
     if (TRACKING() && r > 0) {
-        NOTE(chim__net_opaque(in, CHIM_NET_IN, (size_t)r));
-        NOTE(chim__net_opaque(out, CHIM_NET_OUT, (size_t)r));
+        NOTE(chim__net_opaque(in, CHIM_NET_IN, (size_t)r, 0));
+        NOTE(chim__net_opaque(out, CHIM_NET_OUT, (size_t)r, t));
     }
     return r;
 }

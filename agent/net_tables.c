@@ -121,6 +121,9 @@ static void write_point(uint64_t sec)
     if (getrusage(RUSAGE_SELF, &ru) == 0) {
         p.cpu_user_us = (uint64_t)ru.ru_utime.tv_sec * 1000000 + (uint64_t)ru.ru_utime.tv_usec;
         p.cpu_sys_us = (uint64_t)ru.ru_stime.tv_sec * 1000000 + (uint64_t)ru.ru_stime.tv_usec;
+        /* A server killed by a signal keeps the peak seen here (one whose
+         * heap is not malloc's, like V8's, seldom samples it otherwise). */
+        chim__seg_note_maxrss((uint64_t)ru.ru_maxrss * 1024);
     }
     struct chim_series_point *slot = &ring[sec % CHIM_SERIES_LEN];
     __atomic_store_n(&slot->t_sec, 0, __ATOMIC_RELEASE); /* invalid while written */
@@ -136,7 +139,12 @@ static void write_point(uint64_t sec)
 }
 
 /* At most one point per second, written by whichever thread first notices
- * the second changed; costs a coarse clock read otherwise. */
+ * the second changed; costs a coarse clock read otherwise. Every socket
+ * event ticks, so the events since the last tick all happened in the second
+ * that tick saw (prev): the point written now holds the totals at the end
+ * of prev and is labelled prev, even after an idle gap (labelled with the
+ * second that noticed it, a gap's first event would have carried the
+ * previous burst's tail into an idle second). */
 void chim__net_tick(void)
 {
     struct timespec ts;
@@ -149,16 +157,19 @@ void chim__net_tick(void)
         !__atomic_compare_exchange_n(&last_sec, &prev, sec, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         return;
     chim__clock_calibrate(); /* one thread a second: the CAS winner */
-    write_point(sec);
+    if (prev)
+        write_point(prev);
 }
 
-/* The final point, at exit. */
+/* The final point, at exit: the events since the last tick happened in its
+ * second (the current one if nothing ticked). */
 void chim__net_final_tick(void)
 {
     struct timespec ts;
     if (!chim__sec_base[CHIM_SEC_SERIES])
         return;
     chim__net_flush_all();
+    uint64_t last = __atomic_load_n(&last_sec, __ATOMIC_RELAXED);
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    write_point((uint64_t)ts.tv_sec);
+    write_point(last ? last : (uint64_t)ts.tv_sec);
 }

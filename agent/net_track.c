@@ -497,7 +497,7 @@ static struct chim_conn *lock_conn(int fd)
     return c;
 }
 
-void chim__net_io(int fd, int dir, const struct iovec *iov, int iovcnt, size_t n)
+void chim__net_io(int fd, int dir, const struct iovec *iov, int iovcnt, size_t n, uint64_t t)
 {
     if (chim__tls.in_agent)
         return;
@@ -509,7 +509,7 @@ void chim__net_io(int fd, int dir, const struct iovec *iov, int iovcnt, size_t n
         c->pend_in += n;
     else
         c->pend_out += n;
-    uint64_t now = mono_ns();
+    uint64_t now = t ? t : mono_ns();
     if (c->kind == CHIM_FD_IN && dir == CHIM_NET_IN && !c->alloc_tid && chim__tls.slot) {
         c->alloc_tid = chim__tls.slot->tid; /* memory per request starts here */
         c->alloc_mark = thread_allocated();
@@ -529,7 +529,7 @@ void chim__net_io(int fd, int dir, const struct iovec *iov, int iovcnt, size_t n
     chim__conn_unlock(c);
 }
 
-void chim__net_opaque(int fd, int dir, size_t n)
+void chim__net_opaque(int fd, int dir, size_t n, uint64_t t)
 {
     static const char zeros[4096];
     struct chim_conn *c = lock_conn(fd);
@@ -539,7 +539,7 @@ void chim__net_opaque(int fd, int dir, size_t n)
         c->pend_in += n;
     else
         c->pend_out += n;
-    uint64_t now = mono_ns();
+    uint64_t now = t ? t : mono_ns();
     /* Body bytes the agent cannot see: feed placeholders so the framing
      * (Content-Length) advances; a header in them would show as an error. */
     while (n > 0 && c->proto == CONN_HTTP) {

@@ -30,10 +30,11 @@ void chim__net_init(void);
 void chim__net_fork_child(void);
 /* accept/connect succeeded (peer: connect's address, or NULL). */
 void chim__net_opened(int fd, int kind, const struct sockaddr *peer);
-/* n bytes moved through iov (n <= the iovecs' total). */
-void chim__net_io(int fd, int dir, const struct iovec *iov, int iovcnt, size_t n);
-/* n bytes moved that the agent cannot see (sendfile, splice). */
-void chim__net_opaque(int fd, int dir, size_t n);
+/* n bytes moved through iov (n <= the iovecs' total) at time t
+ * (chim__clock_ns; 0: now). */
+void chim__net_io(int fd, int dir, const struct iovec *iov, int iovcnt, size_t n, uint64_t t);
+/* n bytes moved that the agent cannot see (sendfile, splice), at t (0: now). */
+void chim__net_opaque(int fd, int dir, size_t n, uint64_t t);
 /* The peer closed its side (read returned 0) or we shut down reading. */
 void chim__net_eof(int fd);
 /* The descriptor is about to be closed or replaced. */

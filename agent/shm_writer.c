@@ -382,6 +382,12 @@ int64_t chim__seg_live(void)
     return live;
 }
 
+void chim__seg_note_maxrss(uint64_t bytes)
+{
+    if (chim__seg)
+        atomic_max(&chim__seg->peak_rss_bytes, bytes);
+}
+
 void chim__seg_sample_rss(void)
 {
     struct rusage ru;

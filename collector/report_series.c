@@ -22,14 +22,38 @@ static int by_time(const void *a, const void *b)
     return x->t_sec < y->t_sec ? -1 : x->t_sec > y->t_sec;
 }
 
+/* A process writes a second's point when its next second begins: an idle
+ * server has not written its last one, nor has one killed by a signal (an
+ * exit writes it). Its request and byte counters are current, so they make
+ * a last point, in the second of its last request (gauges and CPU carried
+ * from the last real point). */
+static void add_tail(const struct chim_seg *s, struct pts *p)
+{
+    const struct chim_section *sec = chim_seg_section(s->hdr, CHIM_SEC_NET);
+    if (!p->n || !sec || sec->count < 1 || sec->elem_size != sizeof(struct chim_net_stats))
+        return;
+    struct chim_net_stats st;
+    memcpy(&st, s->data + sec->offset, sizeof st);
+    struct chim_series_point q = p->v[p->n - 1];
+    if (st.requests <= q.requests && st.bytes_in <= q.bytes_in && st.bytes_out <= q.bytes_out)
+        return;
+    uint64_t last = st.last_ns / 1000000000u;
+    q.t_sec = last > q.t_sec ? last : q.t_sec + 1;
+    q.requests = st.requests > q.requests ? st.requests : q.requests;
+    q.errors = st.errors > q.errors ? st.errors : q.errors;
+    q.bytes_in = st.bytes_in > q.bytes_in ? st.bytes_in : q.bytes_in;
+    q.bytes_out = st.bytes_out > q.bytes_out ? st.bytes_out : q.bytes_out;
+    p->v[p->n++] = q;
+}
+
 /* Valid points of one segment, sorted by time. */
 static struct pts points_of(const struct chim_seg *s)
 {
     struct pts p = {0};
     const struct chim_section *sec = chim_seg_section(s->hdr, CHIM_SEC_SERIES);
-    if (!sec || sec->elem_size != sizeof(struct chim_series_point))
+    if (!sec || sec->elem_size != sizeof(struct chim_series_point) || sec->count > (1u << 20))
         return p;
-    p.v = calloc(sec->count ? sec->count : 1, sizeof *p.v);
+    p.v = calloc(sec->count + 1, sizeof *p.v); /* + 1: add_tail */
     for (uint64_t i = 0; p.v && i < sec->count; i++) {
         struct chim_series_point q;
         memcpy(&q, s->data + sec->offset + i * sizeof q, sizeof q);
@@ -38,6 +62,8 @@ static struct pts points_of(const struct chim_seg *s)
     }
     if (p.n)
         qsort(p.v, p.n, sizeof *p.v, by_time);
+    if (p.v)
+        add_tail(s, &p);
     return p;
 }
 
