@@ -130,11 +130,14 @@ static const cJSON *obj(const cJSON *o, const char *k)
 
 static void print_routes(const cJSON *h, FILE *out)
 {
+    double n = num(h, "requests"), dur = num(h, "duration_s");
     fprintf(out,
-            "\nHTTP server: %.0f requests, %.0f errors (5xx, %.2f%%), %.0f client errors (4xx), "
-            "%.1f rps over %.1f s, p95 %.2f ms\n",
-            num(h, "requests"), num(h, "errors"), 100.0 * num(h, "error_rate"),
-            num(h, "client_errors"), num(h, "rps"), num(h, "duration_s"), num(h, "p95_ms"));
+            "\nHTTP server: %.0f request%s, %.0f errors (5xx, %.2f%%), %.0f client errors (4xx)", n,
+            n == 1 ? "" : "s", num(h, "errors"), 100.0 * num(h, "error_rate"),
+            num(h, "client_errors"));
+    if (dur >= 1) /* over less than a second a rate says nothing */
+        fprintf(out, ", %.1f rps from the first request to the last (%.1f s)", num(h, "rps"), dur);
+    fprintf(out, ", p95 %.3f ms\n", num(h, "p95_ms"));
     fprintf(out, "  %-7s %-34s %8s %6s %6s %9s %9s %9s %9s %9s %10s\n", "METHOD", "ROUTE", "COUNT",
             "ERR", "4XX", "P50 ms", "P90 ms", "P95 ms", "P99 ms", "MAX ms", "ALLOC/REQ");
     const cJSON *r;
@@ -143,13 +146,13 @@ static void print_routes(const cJSON *h, FILE *out)
         char alloc[32] = "-";
         if (cJSON_IsNumber(obj(r, "bytes_per_request")))
             chim_fmt_bytes(num(r, "bytes_per_request"), alloc, sizeof alloc);
-        fprintf(out, "  %-7s %-34.34s %8.0f %6.0f %6.0f %9.2f %9.2f %9.2f %9.2f %9.2f %10s\n",
+        fprintf(out, "  %-7s %-34.34s %8.0f %6.0f %6.0f %9.3f %9.3f %9.3f %9.3f %9.3f %10s\n",
                 str(r, "method"), str(r, "route"), num(r, "count"), num(r, "errors"),
                 num(obj(r, "status"), "4xx"), num(r, "p50_ms"), num(r, "p90_ms"), num(r, "p95_ms"),
                 num(r, "p99_ms"), num(r, "max_ms"), alloc);
         const cJSON *c = obj(r, "cache");
         if (c)
-            fprintf(out, "  %-7s   cache: %.0f hits (p95 %.2f ms), %.0f misses (p95 %.2f ms)\n", "",
+            fprintf(out, "  %-7s   cache: %.0f hits (p95 %.3f ms), %.0f misses (p95 %.3f ms)\n", "",
                     num(c, "hits"), num(c, "hit_p95_ms"), num(c, "misses"), num(c, "miss_p95_ms"));
     }
 }
@@ -158,15 +161,17 @@ static void print_upstreams(const cJSON *ups, FILE *out)
 {
     if (cJSON_GetArraySize(ups) == 0)
         return;
-    fprintf(out, "\nUpstream calls\n  %-24s %-10s %-20s %8s %6s %9s %9s %9s %7s %7s\n", "PEER",
-            "PROTOCOL", "HOST", "COUNT", "ERR", "P50 ms", "P95 ms", "P99 ms", "HITS", "MISSES");
+    fprintf(out, "\nUpstream calls\n  %-24s %-10s %-20s %8s %6s %9s %9s %9s %9s %9s %7s %7s\n",
+            "PEER", "PROTOCOL", "HOST", "COUNT", "ERR", "P50 ms", "P90 ms", "P95 ms", "P99 ms",
+            "MAX ms", "HITS", "MISSES");
     const cJSON *u;
     cJSON_ArrayForEach(u, ups)
     {
-        fprintf(out, "  %-24.24s %-10s %-20.20s %8.0f %6.0f %9.2f %9.2f %9.2f %7.0f %7.0f\n",
+        fprintf(out,
+                "  %-24.24s %-10s %-20.20s %8.0f %6.0f %9.3f %9.3f %9.3f %9.3f %9.3f %7.0f %7.0f\n",
                 str(u, "peer"), str(u, "protocol"), str(u, "host"), num(u, "count"),
-                num(u, "errors"), num(u, "p50_ms"), num(u, "p95_ms"), num(u, "p99_ms"),
-                num(u, "hits"), num(u, "misses"));
+                num(u, "errors"), num(u, "p50_ms"), num(u, "p90_ms"), num(u, "p95_ms"),
+                num(u, "p99_ms"), num(u, "max_ms"), num(u, "hits"), num(u, "misses"));
     }
 }
 
