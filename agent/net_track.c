@@ -327,8 +327,9 @@ static void on_http_server(void *ctx, const struct chim_http_exchange *x)
     c->alloc_tid = 0; /* the next request read sets a new mark */
 }
 
+/* error: a 5xx or an error reply (client_error: a 4xx, HTTP only). */
 static void record_upstream(struct chim_conn *c, uint8_t proto, const char *host, uint64_t ns,
-                            int error, uint64_t hits, uint64_t misses)
+                            int error, uint64_t hits, uint64_t misses, int client_error)
 {
     struct chim_net_key k = {"", c->peer, host ? host : "", 0, 0, proto};
     struct chim_net_entry *e = chim__net_entry(CHIM_SEC_PEERS, &k);
@@ -344,24 +345,26 @@ static void record_upstream(struct chim_conn *c, uint8_t proto, const char *host
     __atomic_fetch_add(&e->errors, (uint64_t)(error != 0), __ATOMIC_RELAXED);
     __atomic_fetch_add(&e->hits, hits, __ATOMIC_RELAXED);
     __atomic_fetch_add(&e->misses, misses, __ATOMIC_RELAXED);
+    if (client_error)
+        __atomic_fetch_add(&e->client_errors, 1, __ATOMIC_RELAXED);
 }
 
 static void on_http_client(void *ctx, const struct chim_http_exchange *x)
 {
     record_upstream(ctx, CHIM_PROTO_HTTP, x->host, x->t_resp_last - x->t_req_first,
-                    x->status >= 500, 0, 0);
+                    x->status >= 500, 0, 0, x->status >= 400 && x->status < 500);
 }
 
 static void on_resp(void *ctx, const struct chim_resp_exchange *x)
 {
     record_upstream(ctx, CHIM_PROTO_REDIS, "", x->t_last - x->t_first, x->is_error, x->hits,
-                    x->misses);
+                    x->misses, 0);
 }
 
 static void on_mc(void *ctx, const struct chim_mc_exchange *x)
 {
     record_upstream(ctx, CHIM_PROTO_MEMCACHED, "", x->t_last - x->t_first, x->is_error, x->hits,
-                    x->misses);
+                    x->misses, 0);
 }
 
 /* ---- protocol choice ------------------------------------------------------ */
@@ -430,7 +433,7 @@ static void turns(struct chim_conn *c, int dir, uint64_t now)
 {
     if (dir == CHIM_NET_OUT) {
         if (c->turn_dir == 2)
-            record_upstream(c, CHIM_PROTO_TCP, "", c->turn_resp_last - c->turn_first, 0, 0, 0);
+            record_upstream(c, CHIM_PROTO_TCP, "", c->turn_resp_last - c->turn_first, 0, 0, 0, 0);
         if (c->turn_dir != 1)
             c->turn_first = now;
         c->turn_dir = 1;
@@ -475,7 +478,7 @@ static void finish_conn(struct chim_conn *c, uint64_t now)
                         c);
         STAT(pipeline_overflow, c->p.http.overflow);
     } else if (c->proto == CONN_TURNS && c->turn_dir == 2)
-        record_upstream(c, CHIM_PROTO_TCP, "", c->turn_resp_last - c->turn_first, 0, 0, 0);
+        record_upstream(c, CHIM_PROTO_TCP, "", c->turn_resp_last - c->turn_first, 0, 0, 0, 0);
 }
 
 /* ---- the hooks' entry points ----------------------------------------------- */

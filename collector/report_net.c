@@ -16,7 +16,7 @@
 struct acc {
     char method[CHIM_METHOD_MAX], name[CHIM_ROUTE_MAX], host[CHIM_HOST_MAX];
     uint8_t proto;
-    uint64_t count, errors, hits, misses, alloc_bytes, alloc_samples, ttfb_us;
+    uint64_t count, errors, hits, misses, alloc_bytes, alloc_samples, ttfb_us, client_errors;
     uint64_t status[6];
     struct chim_hist all, hit, miss;
 };
@@ -70,6 +70,7 @@ static void add_entry(struct acc *x, const struct chim_net_entry *e)
     x->alloc_bytes += e->alloc_bytes;
     x->alloc_samples += e->alloc_samples;
     x->ttfb_us += e->ttfb_us_sum;
+    x->client_errors += e->client_errors;
     x->status[e->status_class < 6 ? e->status_class : 0] += e->count;
     chim_hist_merge(&x->all, &e->latency);
     if (e->cache == CHIM_CACHE_HIT)
@@ -171,6 +172,8 @@ static cJSON *peer_json(const struct acc *x)
     cJSON_AddStringToObject(r, "protocol", proto_name(x->proto));
     cJSON_AddNumberToObject(r, "count", (double)x->count);
     cJSON_AddNumberToObject(r, "errors", (double)x->errors);
+    if (x->proto == CHIM_PROTO_HTTP) /* 4xx replies: not errors of the upstream */
+        cJSON_AddNumberToObject(r, "client_errors", (double)x->client_errors);
     add_percentiles(r, &x->all, "");
     cJSON_AddNumberToObject(r, "hits", (double)x->hits);
     cJSON_AddNumberToObject(r, "misses", (double)x->misses);

@@ -161,17 +161,19 @@ static void print_upstreams(const cJSON *ups, FILE *out)
 {
     if (cJSON_GetArraySize(ups) == 0)
         return;
-    fprintf(out, "\nUpstream calls\n  %-24s %-10s %-20s %8s %6s %9s %9s %9s %9s %9s %7s %7s\n",
-            "PEER", "PROTOCOL", "HOST", "COUNT", "ERR", "P50 ms", "P90 ms", "P95 ms", "P99 ms",
-            "MAX ms", "HITS", "MISSES");
+    fprintf(out, "\nUpstream calls\n  %-24s %-10s %-20s %8s %6s %6s %9s %9s %9s %9s %9s %7s %7s\n",
+            "PEER", "PROTOCOL", "HOST", "COUNT", "ERR", "4XX", "P50 ms", "P90 ms", "P95 ms",
+            "P99 ms", "MAX ms", "HITS", "MISSES");
     const cJSON *u;
     cJSON_ArrayForEach(u, ups)
     {
         fprintf(out,
-                "  %-24.24s %-10s %-20.20s %8.0f %6.0f %9.3f %9.3f %9.3f %9.3f %9.3f %7.0f %7.0f\n",
+                "  %-24.24s %-10s %-20.20s %8.0f %6.0f %6.0f %9.3f %9.3f %9.3f %9.3f %9.3f %7.0f "
+                "%7.0f\n",
                 str(u, "peer"), str(u, "protocol"), str(u, "host"), num(u, "count"),
-                num(u, "errors"), num(u, "p50_ms"), num(u, "p90_ms"), num(u, "p95_ms"),
-                num(u, "p99_ms"), num(u, "max_ms"), num(u, "hits"), num(u, "misses"));
+                num(u, "errors"), num(u, "client_errors"), num(u, "p50_ms"), num(u, "p90_ms"),
+                num(u, "p95_ms"), num(u, "p99_ms"), num(u, "max_ms"), num(u, "hits"),
+                num(u, "misses"));
     }
 }
 

@@ -74,7 +74,8 @@ struct chim_net_entry {
     uint64_t alloc_bytes;   /* inbound: bytes allocated while serving */
     uint64_t alloc_samples; /* requests whose allocations were charged */
     uint64_t ttfb_us_sum;   /* inbound: first response byte - first request byte */
-    uint64_t reserved[5];
+    uint64_t client_errors; /* outbound HTTP: 4xx replies (inbound: in status_class 4) */
+    uint64_t reserved[4];
     struct chim_hist latency; /* microseconds */
 };
 

@@ -48,4 +48,24 @@ check(agent_p50 <= 1.1 * client_p50 + 0.005,
       f"and not above it ({agent_p50:.4f} vs {client_p50:.4f} ms)")
 srv.terminate()
 srv.wait()
-finish([d])
+
+# An HTTP upstream's 4xx replies are counted apart from its errors (5xx).
+HERE = os.path.dirname(os.path.abspath(__file__))
+hport = free_port()
+app = subprocess.Popen([sys.executable, os.path.join(HERE, "http_app.py"), str(hport)])
+check(wait_port(hport, app), "HTTP upstream listens (not under the agent)")
+CALLER = r"""
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+for p in ["/ok", "/ok", "/ok", "/nope", "/nope", "/fail"]:
+    c.request("GET", p, headers={"Host": "api.local"})
+    c.getresponse().read()
+"""
+h = segdir()
+subprocess.run([sys.executable, "-c", CALLER, str(hport)], env=agent_env(h), check=True)
+ups = [u for u in report(h)["upstreams"] if u["protocol"] == "http"]
+check(len(ups) == 1 and (ups[0]["count"], ups[0]["errors"], ups[0]["client_errors"]) == (6, 1, 2),
+      f"HTTP upstream: 6 calls, 1 error (500), 2 client errors (404) ({ups})")
+app.terminate()
+app.wait()
+finish([d, h])
