@@ -288,7 +288,8 @@ fail:
     return rc;
 }
 
-/* Start time (field 22) of a live pid, or 0. */
+/* Start time (field 22) of a live pid, or 0 (also for a zombie: dead,
+ * not yet reaped by its parent). */
 static uint64_t proc_start_ticks(uint32_t pid)
 {
     char path[64], buf[1024];
@@ -300,6 +301,8 @@ static uint64_t proc_start_ticks(uint32_t pid)
     fclose(f);
     buf[n] = 0;
     char *p = strrchr(buf, ')');
+    if (p && (p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')) /* field 3: state */
+        return 0;
     for (int field = 2; p && *p && field < 22; p++)
         if (*p == ' ')
             field++;

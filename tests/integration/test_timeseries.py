@@ -60,6 +60,9 @@ idle = [s for s in range(max(first) + 1, min(second))]
 check(idle and all(s not in got for s in idle), f"the idle seconds {idle} hold no requests")
 
 srv.send_signal(signal.SIGTERM)
+time.sleep(0.5)  # dead, not reaped yet: a zombie is not running
+state = report(d)["processes"][0]["state"]
+check(state == "vanished", f"a killed server not yet reaped is not 'running' ({state})")
 srv.wait()
 r = report(d)
 got = by_sec(r)
