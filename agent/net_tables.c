@@ -103,7 +103,9 @@ static uint64_t current_rss(void)
     return pages * (chim__seg ? chim__seg->page_size : 4096);
 }
 
-static void write_point(uint64_t sec)
+/* Writes the point labelled sec (counters as of the end of that second);
+ * live, RSS and CPU are read now, in second `now` (sampled_sec). */
+static void write_point(uint64_t sec, uint64_t now)
 {
     struct chim_series_point *ring = chim__sec_base[CHIM_SEC_SERIES];
     struct chim_net_stats *st = chim__net_stats();
@@ -112,6 +114,7 @@ static void write_point(uint64_t sec)
     struct chim_series_point p = {0};
     struct rusage ru;
     p.t_sec = sec;
+    p.sampled_sec = now;
     p.requests = st->requests;
     p.errors = st->errors;
     p.bytes_in = st->bytes_in;
@@ -135,6 +138,7 @@ static void write_point(uint64_t sec)
     slot->rss_bytes = p.rss_bytes;
     slot->cpu_user_us = p.cpu_user_us;
     slot->cpu_sys_us = p.cpu_sys_us;
+    slot->sampled_sec = p.sampled_sec;
     __atomic_store_n(&slot->t_sec, sec, __ATOMIC_RELEASE);
 }
 
@@ -145,7 +149,7 @@ static void write_point(uint64_t sec)
  * of prev and is labelled prev, even after an idle gap (labelled with the
  * second that noticed it, a gap's first event would have carried the
  * previous burst's tail into an idle second). */
-void chim__net_tick(void)
+void chim__net_tick(struct chim_conn *held)
 {
     struct timespec ts;
     if (!chim__sec_base[CHIM_SEC_SERIES])
@@ -156,9 +160,22 @@ void chim__net_tick(void)
     if (sec == prev ||
         !__atomic_compare_exchange_n(&last_sec, &prev, sec, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         return;
+    struct chim_net_stats *st = chim__net_stats();
+    if (st) /* the collector labels a process's unwritten last second with it */
+        __atomic_store_n(&st->last_tick_sec, sec, __ATOMIC_RELAXED);
     chim__clock_calibrate(); /* one thread a second: the CAS winner */
-    if (prev)
-        write_point(prev);
+    if (prev) {
+        /* Bytes still pending on connections were moved before this tick. */
+        chim__net_flush_held(held);
+        chim__net_flush_all();
+        write_point(prev, sec);
+    }
+}
+
+void chim__net_series_fork(void)
+{
+    last_sec = 0;
+    __atomic_store_n(&chim__net_sec, 0, __ATOMIC_RELAXED);
 }
 
 /* The final point, at exit: the events since the last tick happened in its
@@ -171,5 +188,5 @@ void chim__net_final_tick(void)
     chim__net_flush_all();
     uint64_t last = __atomic_load_n(&last_sec, __ATOMIC_RELAXED);
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    write_point(last ? last : (uint64_t)ts.tv_sec);
+    write_point(last ? last : (uint64_t)ts.tv_sec, (uint64_t)ts.tv_sec);
 }

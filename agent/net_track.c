@@ -143,6 +143,7 @@ static void detach(struct chim_fdent *e)
     if (!c)
         return;
     if (chim__conn_trylock(c)) {
+        chim__net_tick(c);
         finish_conn(c, mono_ns());
         flush_bytes(c);
         chim__conn_unlock(c);
@@ -507,7 +508,7 @@ void chim__net_io(int fd, int dir, const struct iovec *iov, int iovcnt, size_t n
     struct chim_conn *c = lock_conn(fd);
     if (!c)
         return;
-    chim__net_tick();
+    chim__net_tick(c);
     if (dir == CHIM_NET_IN)
         c->pend_in += n;
     else
@@ -538,6 +539,7 @@ void chim__net_opaque(int fd, int dir, size_t n, uint64_t t)
     struct chim_conn *c = lock_conn(fd);
     if (!c)
         return;
+    chim__net_tick(c);
     if (dir == CHIM_NET_IN)
         c->pend_in += n;
     else
@@ -598,6 +600,12 @@ void chim__net_init(void)
 }
 
 /* At exit: bytes still pending on open connections reach the counters. */
+void chim__net_flush_held(struct chim_conn *held)
+{
+    if (held)
+        flush_bytes(held);
+}
+
 void chim__net_flush_all(void)
 {
     for (uint32_t i = 1; i <= chim__conn_pool_size; i++) {
@@ -611,6 +619,7 @@ void chim__net_flush_all(void)
 
 void chim__net_fork_child(void)
 {
+    chim__net_series_fork();
     chim__conn_pool_after_fork();
     distinct_routes = 0;
     memset(admitted, 0, sizeof admitted);

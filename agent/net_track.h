@@ -43,10 +43,17 @@ void chim__net_close_range(unsigned first, unsigned last);
 /* A new descriptor for an existing socket (dup): classified on first use. */
 void chim__net_reset(int fd);
 void chim__net_io_uring(void);
-/* Adds the bytes pending on open connections to the counters (exit). */
+struct chim_conn;
+
+/* Adds the bytes pending on open connections to the counters (exit, and
+ * before a time-series point); held: a connection the caller has locked. */
 void chim__net_flush_all(void);
-/* Writes a time-series point if the second changed (cheap otherwise). */
-void chim__net_tick(void);
+void chim__net_flush_held(struct chim_conn *held);
+/* Writes a time-series point if the second changed (cheap otherwise); held
+ * as above, or NULL. */
+void chim__net_tick(struct chim_conn *held);
+/* A fork child's series starts afresh. */
+void chim__net_series_fork(void);
 
 /* Section rows for agent_layout.c. */
 uint32_t chim__net_sections(struct chim_section *rows, uint32_t room);

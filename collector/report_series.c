@@ -11,6 +11,8 @@
 #include "chim/shm_net.h"
 #include "report.h"
 
+#define SERIES_MAX_SPAN (7u * 86400u) /* seconds */
+
 struct pts {
     struct chim_series_point *v;
     size_t n;
@@ -25,20 +27,29 @@ static int by_time(const void *a, const void *b)
 /* A process writes a second's point when its next second begins: an idle
  * server has not written its last one, nor has one killed by a signal (an
  * exit writes it). Its request and byte counters are current, so they make
- * a last point, in the second of its last request (gauges and CPU carried
- * from the last real point). */
+ * a last point, in the second of its last tick (every socket event ticks);
+ * gauges and CPU carried from the last real point, or unknown (0) when it
+ * wrote none. */
 static void add_tail(const struct chim_seg *s, struct pts *p)
 {
     const struct chim_section *sec = chim_seg_section(s->hdr, CHIM_SEC_NET);
-    if (!p->n || !sec || sec->count < 1 || sec->elem_size != sizeof(struct chim_net_stats))
+    if (!sec || sec->count < 1 || sec->elem_size != sizeof(struct chim_net_stats))
         return;
     struct chim_net_stats st;
     memcpy(&st, s->data + sec->offset, sizeof st);
-    struct chim_series_point q = p->v[p->n - 1];
+    struct chim_series_point q = {0};
+    if (p->n)
+        q = p->v[p->n - 1];
     if (st.requests <= q.requests && st.bytes_in <= q.bytes_in && st.bytes_out <= q.bytes_out)
         return;
-    uint64_t last = st.last_ns / 1000000000u;
+    /* Older agents leave last_tick_sec 0: the last inbound request's second,
+     * or the one after the last point. */
+    uint64_t last = st.last_tick_sec ? st.last_tick_sec : st.last_ns / 1000000000u;
+    if (!last && !q.t_sec)
+        return;
     q.t_sec = last > q.t_sec ? last : q.t_sec + 1;
+    if (!q.sampled_sec || q.sampled_sec < q.t_sec)
+        q.sampled_sec = q.t_sec;
     q.requests = st.requests > q.requests ? st.requests : q.requests;
     q.errors = st.errors > q.errors ? st.errors : q.errors;
     q.bytes_in = st.bytes_in > q.bytes_in ? st.bytes_in : q.bytes_in;
@@ -78,7 +89,17 @@ static struct row *row_at(struct row *rows, size_t span, uint64_t t0, uint64_t t
     return t >= t0 && t - t0 < span ? &rows[t - t0] : NULL;
 }
 
-/* Adds one process's deltas and carried gauges into rows[t - t0]. */
+/* The second a point's live, RSS and CPU were read in (older agents: its
+ * label). */
+static uint64_t sampled(const struct chim_series_point *q)
+{
+    return q->sampled_sec > q->t_sec && q->sampled_sec - q->t_sec < 86400 ? q->sampled_sec
+                                                                          : q->t_sec;
+}
+
+/* Adds one process's deltas and carried gauges into rows[t - t0]: counts
+ * in the second they happened in (the label), CPU and gauges in the second
+ * they were read in. */
 static void add_process(struct row *rows, size_t span, uint64_t t0, const struct pts *p)
 {
     struct chim_series_point prev = {0};
@@ -90,11 +111,14 @@ static void add_process(struct row *rows, size_t span, uint64_t t0, const struct
             r->errors += q->errors - prev.errors;
             r->bytes_in += q->bytes_in - prev.bytes_in;
             r->bytes_out += q->bytes_out - prev.bytes_out;
-            r->cpu_user_us += q->cpu_user_us - prev.cpu_user_us;
-            r->cpu_sys_us += q->cpu_sys_us - prev.cpu_sys_us;
         }
-        uint64_t until = i + 1 < p->n ? p->v[i + 1].t_sec : q->t_sec + 1;
-        for (uint64_t t = q->t_sec; t < until; t++) {
+        struct row *c = row_at(rows, span, t0, sampled(q));
+        if (c && q->cpu_user_us >= prev.cpu_user_us && q->cpu_sys_us >= prev.cpu_sys_us) {
+            c->cpu_user_us += q->cpu_user_us - prev.cpu_user_us;
+            c->cpu_sys_us += q->cpu_sys_us - prev.cpu_sys_us;
+        }
+        uint64_t until = i + 1 < p->n ? sampled(&p->v[i + 1]) : sampled(q) + 1;
+        for (uint64_t t = sampled(q); t < until; t++) {
             struct row *g = row_at(rows, span, t0, t);
             if (g) {
                 g->live += q->live_bytes;
@@ -141,11 +165,14 @@ void chim__report_series(cJSON *o, const struct chim_seg *const *segs, size_t n)
     uint64_t t0 = UINT64_MAX, t1 = 0;
     for (size_t i = 0; all && i < n; i++) {
         all[i] = points_of(segs[i]);
-        if (all[i].n) {
-            t0 = all[i].v[0].t_sec < t0 ? all[i].v[0].t_sec : t0;
-            t1 = all[i].v[all[i].n - 1].t_sec > t1 ? all[i].v[all[i].n - 1].t_sec : t1;
+        for (size_t k = 0; k < all[i].n; k++) {
+            const struct chim_series_point *q = &all[i].v[k];
+            t0 = q->t_sec < t0 ? q->t_sec : t0;
+            t1 = sampled(q) > t1 ? sampled(q) : t1;
         }
     }
+    if (t1 >= t0 && t1 - t0 >= SERIES_MAX_SPAN) /* untrusted times: a bounded series */
+        t0 = t1 - (SERIES_MAX_SPAN - 1);
     cJSON *arr = cJSON_AddArrayToObject(o, "timeseries");
     size_t span = t1 >= t0 ? (size_t)(t1 - t0 + 1) : 0;
     struct row *rows = span ? calloc(span, sizeof *rows) : NULL;

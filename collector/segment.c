@@ -288,8 +288,25 @@ fail:
     return rc;
 }
 
+/* Threads of pid (its /proc status), 0 if unknown. */
+static long proc_threads(uint32_t pid)
+{
+    char path[64], line[256];
+    long n = 0;
+    snprintf(path, sizeof path, "/proc/%u/status", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %ld", &n) == 1)
+            break;
+    fclose(f);
+    return n;
+}
+
 /* Start time (field 22) of a live pid, or 0 (also for a zombie: dead,
- * not yet reaped by its parent). */
+ * not yet reaped by its parent; a process whose main thread exited while
+ * others run shows as a zombie too, and is alive). */
 static uint64_t proc_start_ticks(uint32_t pid)
 {
     char path[64], buf[1024];
@@ -301,8 +318,8 @@ static uint64_t proc_start_ticks(uint32_t pid)
     fclose(f);
     buf[n] = 0;
     char *p = strrchr(buf, ')');
-    if (p && (p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')) /* field 3: state */
-        return 0;
+    if (p && (p[1] != ' ' || p[2] == 'X' || (p[2] == 'Z' && proc_threads(pid) <= 1)))
+        return 0; /* field 3: the state */
     for (int field = 2; p && *p && field < 22; p++)
         if (*p == ' ')
             field++;

@@ -53,7 +53,8 @@ struct chim_net_stats {
     uint64_t first_ns, last_ns; /* CLOCK_REALTIME of first and last request */
     uint64_t route_overflow;    /* requests counted under {other} */
     uint64_t client_errors;     /* inbound HTTP exchanges answered 4xx (0 from older agents) */
-    uint64_t reserved[10];
+    uint64_t last_tick_sec;     /* CLOCK_REALTIME second of the last socket event's tick */
+    uint64_t reserved[9];
 };
 
 /* One inbound (method, route, status class, cache state) or one outbound
@@ -87,7 +88,8 @@ struct chim_series_point {
     int64_t live_bytes;
     uint64_t rss_bytes;
     uint64_t cpu_user_us, cpu_sys_us;
-    uint64_t reserved[3];
+    uint64_t sampled_sec; /* second live, RSS and CPU were read (0: t_sec, older agents) */
+    uint64_t reserved[2];
 };
 
 _Static_assert(sizeof(struct chim_net_stats) == 8 * 32, "net stats size");

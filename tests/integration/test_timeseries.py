@@ -71,4 +71,51 @@ p = r["processes"][0]
 check(p["state"] == "vanished" and p["memory"]["peak_rss_bytes"] > 1 << 20,
       f"a server killed by a signal keeps its peak RSS ({p['state']}, "
       f"{p['memory']['peak_rss_bytes']} B)")
-finish([d])
+# One burst, then idle: the process has written no point yet (a point is
+# written when a later second begins); the report still shows the burst.
+one = segdir()
+port = free_port()
+srv = subprocess.Popen([sys.executable, os.path.join(HERE, "http_app.py"), str(port)],
+                       env=agent_env(one))
+check(wait_port(port, srv), "second server listens")
+next_second()
+only = burst(port, 30)
+time.sleep(0.3)
+got = by_sec(report(one))
+check(got == {only[0]: 30}, f"a single burst shows in its second ({got})")
+srv.kill()
+srv.wait()
+got = by_sec(report(one))
+check(got == {only[0]: 30}, f"and after SIGKILL ({got})")
+
+# A fork child's series starts afresh: its points are its own seconds.
+fk = segdir()
+CHILD = r"""
+import os, socket, sys, time, urllib.request
+port = int(sys.argv[1])
+urllib.request.urlopen(f"http://127.0.0.1:{port}/ok").read()  # the parent's socket second
+time.sleep(2.2)
+pid = os.fork()
+if pid == 0:
+    for _ in range(5):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/ok").read()
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+port = free_port()
+app = subprocess.Popen([sys.executable, os.path.join(HERE, "http_app.py"), str(port)])
+check(wait_port(port, app), "plain server listens")
+t_start = int(time.time())
+subprocess.run([sys.executable, "-c", CHILD, str(port)], env=agent_env(fk), check=True)
+procs = report(fk)["processes"]
+kids = [q for q in procs if q.get("forked_child")]
+ok = len(kids) == 1
+if ok:
+    rows = report(fk, "--pid", str(kids[0]["pid"]))["timeseries"]
+    early = [r for r in rows if r["time"] < t_start + 2]
+    check(not early, f"the child's series starts after the fork ({[r['time'] - t_start for r in rows]})")
+else:
+    check(False, f"one forked child ({len(kids)})")
+app.terminate()
+app.wait()
+finish([d, one, fk])
