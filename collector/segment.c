@@ -288,20 +288,22 @@ fail:
     return rc;
 }
 
-/* Threads of pid (its /proc status), 0 if unknown. */
-static long proc_threads(uint32_t pid)
+/* The number after `key` (e.g. "Threads:") in pid's /proc status, 0 if
+ * absent. */
+static unsigned long long proc_status(uint32_t pid, const char *key)
 {
     char path[64], line[256];
-    long n = 0;
+    unsigned long long v = 0;
+    size_t k = strlen(key);
     snprintf(path, sizeof path, "/proc/%u/status", pid);
     FILE *f = fopen(path, "r");
     if (!f)
         return 0;
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "Threads: %ld", &n) == 1)
+        if (!strncmp(line, key, k) && sscanf(line + k, "%llu", &v) == 1)
             break;
     fclose(f);
-    return n;
+    return v;
 }
 
 /* Start time (field 22) of a live pid, or 0 (also for a zombie: dead,
@@ -318,7 +320,7 @@ static uint64_t proc_start_ticks(uint32_t pid)
     fclose(f);
     buf[n] = 0;
     char *p = strrchr(buf, ')');
-    if (p && (p[1] != ' ' || p[2] == 'X' || (p[2] == 'Z' && proc_threads(pid) <= 1)))
+    if (p && (p[1] != ' ' || p[2] == 'X' || (p[2] == 'Z' && proc_status(pid, "Threads:") <= 1)))
         return 0; /* field 3: the state */
     for (int field = 2; p && *p && field < 22; p++)
         if (*p == ' ')
@@ -337,17 +339,7 @@ int chim_seg_alive(const struct chim_shm_header *h)
 /* VmHWM of a running process, bytes (0 if unknown). */
 static uint64_t proc_hwm(uint32_t pid)
 {
-    char path[64], line[256];
-    uint64_t kb = 0;
-    snprintf(path, sizeof path, "/proc/%u/status", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %llu kB", (unsigned long long *)&kb) == 1)
-            break;
-    fclose(f);
-    return kb * 1024;
+    return (uint64_t)proc_status(pid, "VmHWM:") * 1024;
 }
 
 void chim_seg_summarise(struct chim_seg *seg)
