@@ -167,13 +167,15 @@ static void print_upstreams(const cJSON *ups, FILE *out)
     const cJSON *u;
     cJSON_ArrayForEach(u, ups)
     {
+        char c4[24] = "-"; /* 4xx: HTTP upstreams only */
+        if (cJSON_IsNumber(obj(u, "client_errors")))
+            snprintf(c4, sizeof c4, "%.0f", num(u, "client_errors"));
         fprintf(out,
-                "  %-24.24s %-10s %-20.20s %8.0f %6.0f %6.0f %9.3f %9.3f %9.3f %9.3f %9.3f %7.0f "
+                "  %-24.24s %-10s %-20.20s %8.0f %6.0f %6s %9.3f %9.3f %9.3f %9.3f %9.3f %7.0f "
                 "%7.0f\n",
                 str(u, "peer"), str(u, "protocol"), str(u, "host"), num(u, "count"),
-                num(u, "errors"), num(u, "client_errors"), num(u, "p50_ms"), num(u, "p90_ms"),
-                num(u, "p95_ms"), num(u, "p99_ms"), num(u, "max_ms"), num(u, "hits"),
-                num(u, "misses"));
+                num(u, "errors"), c4, num(u, "p50_ms"), num(u, "p90_ms"), num(u, "p95_ms"),
+                num(u, "p99_ms"), num(u, "max_ms"), num(u, "hits"), num(u, "misses"));
     }
 }
 
