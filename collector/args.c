@@ -23,6 +23,16 @@ int chim_arg_long(const char *verb, const char *opt, const char *what, const cha
     return 0;
 }
 
+int chim_arg_int(const char *verb, const char *opt, const char *what, const char *s, int lo, int hi,
+                 int *out)
+{
+    long v;
+    if (chim_arg_long(verb, opt, what, s, lo, hi, &v))
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
 int chim_arg_pid(const char *verb, const char *s, long *out)
 {
     return chim_arg_long(verb, "pid", "a process id", s, 1, 1L << 22, out);

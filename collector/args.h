@@ -14,6 +14,10 @@
 int chim_arg_long(const char *verb, const char *opt, const char *what, const char *s, long lo,
                   long hi, long *out);
 
+/* chim_arg_long into an int (lo and hi within int's range). */
+int chim_arg_int(const char *verb, const char *opt, const char *what, const char *s, int lo, int hi,
+                 int *out);
+
 /* A process id (1 .. 2^22). */
 int chim_arg_pid(const char *verb, const char *s, long *out);
 

@@ -95,14 +95,11 @@ static int parse(int argc, char **argv, struct export_args *a)
         case 'g':
             a->mo.grace_s = atof(optarg);
             break;
-        case 'l': {
-            long top;
-            if (chim_arg_long("chimcollect export", "leak-top", "a number of sites", optarg, 0,
-                              100000, &top))
+        case 'l':
+            if (chim_arg_int("chimcollect export", "leak-top", "a number of sites", optarg, 0,
+                             100000, &a->mo.leak_top))
                 return 2;
-            a->mo.leak_top = (int)top;
             break;
-        }
         case 'p':
             if (chim_arg_pid("chimcollect export", optarg, &a->mo.pid))
                 return 2;

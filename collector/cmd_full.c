@@ -328,10 +328,8 @@ static int parse(int argc, char **argv, struct chim_quick_opts *q, int *runs)
             return 1;
         }
         if (c == 'n') {
-            long r;
-            if (chim_arg_long("chimcollect full", "runs", "1..20", optarg, 1, 20, &r))
+            if (chim_arg_int("chimcollect full", "runs", "1..20", optarg, 1, 20, runs))
                 return 2;
-            *runs = (int)r;
         } else if (chim_quick_opt(q, c, optarg) != 0) {
             usage(stderr);
             return 2;

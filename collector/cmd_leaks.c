@@ -124,14 +124,11 @@ static int parse(int argc, char **argv, struct leaks_args *a)
             if (chim_arg_bytes("chimcollect leaks", "min-bytes", optarg, &a->opts.min_bytes))
                 return 2;
             break;
-        case 't': {
-            long top;
-            if (chim_arg_long("chimcollect leaks", "top", "a number of sites (0: all)", optarg, 0,
-                              1000000, &top))
+        case 't':
+            if (chim_arg_int("chimcollect leaks", "top", "a number of sites (0: all)", optarg, 0,
+                             1000000, &a->opts.top))
                 return 2;
-            a->opts.top = (int)top;
             break;
-        }
         case 'a':
             a->opts.all = 1;
             break;

@@ -224,11 +224,9 @@ static int parse_args(int argc, char **argv, struct server *sv, const char **lis
         else if (c == 'g')
             sv->mo.grace_s = atof(optarg);
         else if (c == 't') {
-            long top;
-            if (chim_arg_long("chimcollect serve", "leak-top", "a number of sites", optarg, 0,
-                              100000, &top))
+            if (chim_arg_int("chimcollect serve", "leak-top", "a number of sites", optarg, 0,
+                             100000, &sv->mo.leak_top))
                 return 2;
-            sv->mo.leak_top = (int)top;
         } else if (c == 'h') {
             usage(stdout);
             return 0;
