@@ -80,6 +80,7 @@ extern struct chim_net_cfg chim__net_cfg;
 extern struct chim_fdent *chim__fd_chunks[CHIM_FD_CHUNKS];
 extern struct chim_conn *chim__conn_pool;
 extern uint32_t chim__conn_pool_size;
+extern uint32_t chim__conn_pool_hi;
 /* Maps the chunk of fd on first use; NULL when fd is out of range. */
 struct chim_fdent *chim__fdent_slow(int fd);
 int chim__conn_pool_init(uint32_t n);

@@ -24,6 +24,7 @@ struct chim_fdent *chim__fd_chunks[CHIM_FD_CHUNKS];
 #define chunks chim__fd_chunks
 struct chim_conn *chim__conn_pool;
 uint32_t chim__conn_pool_size;
+uint32_t chim__conn_pool_hi; /* the highest id ever handed out (the rest were never used) */
 #define pool      chim__conn_pool
 #define pool_size chim__conn_pool_size
 static uint64_t free_head; /* tag << 32 | (index + 1); 0 = empty */
@@ -79,6 +80,10 @@ uint32_t chim__conn_alloc(void)
                                           __ATOMIC_ACQUIRE));
     uint32_t id = (uint32_t)head;
     memset(&pool[id - 1], 0, sizeof pool[0]);
+    uint32_t hi = __atomic_load_n(&chim__conn_pool_hi, __ATOMIC_RELAXED);
+    while (hi < id && !__atomic_compare_exchange_n(&chim__conn_pool_hi, &hi, id, 1,
+                                                   __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
     return id;
 }
 

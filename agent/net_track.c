@@ -608,7 +608,10 @@ void chim__net_flush_held(struct chim_conn *held)
 
 void chim__net_flush_all(void)
 {
-    for (uint32_t i = 1; i <= chim__conn_pool_size; i++) {
+    /* Ids are handed out from the bottom of the pool: the ones above the
+     * highest ever used hold nothing (CHIM_MAX_CONNS may be large). */
+    uint32_t hi = __atomic_load_n(&chim__conn_pool_hi, __ATOMIC_RELAXED);
+    for (uint32_t i = 1; i <= hi && i <= chim__conn_pool_size; i++) {
         struct chim_conn *c = chim__conn_get(i);
         if ((c->pend_in || c->pend_out) && chim__conn_trylock(c)) {
             flush_bytes(c);
