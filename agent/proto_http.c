@@ -300,7 +300,7 @@ static void header_name_char(struct chim__http_stream *s, int ch)
 static inline void header_begin(struct chim_http_conn *c, struct chim__http_stream *s, uint8_t k)
 {
     s->hkind = k;
-    if (k == H_HOST && s == &c->req)
+    if (k == H_HOST)
         c->host_len = 0;
     if (k == H_TE)
         s->flags = (uint16_t)((s->flags | HS_HAVE_TE) & ~HS_CHUNKED);
@@ -312,7 +312,8 @@ static inline void header_begin(struct chim_http_conn *c, struct chim__http_stre
 
 /* The kind a header name of kind k is read as here: Host only in a
  * client's requests (the upstream's name; a server's routes do not use
- * it). */
+ * it). Every path to a header's kind goes through here (head_run through
+ * read_first's rows), so H_HOST always means a client's request stream. */
 static inline uint8_t read_kind(const struct chim_http_conn *c, const struct chim__http_stream *s,
                                 uint8_t k)
 {
@@ -398,8 +399,6 @@ static int cl_char(struct chim__http_stream *s, int ch)
 
 static void host_char(struct chim_http_conn *c, struct chim__http_stream *s, int ch)
 {
-    if (s != &c->req)
-        return;
     if (is_ws(ch) && !(s->flags & HS_VSTART))
         return;
     s->flags |= HS_VSTART;
@@ -437,9 +436,8 @@ static int header_end(struct chim_http_conn *c, struct chim__http_stream *s)
         s->flags |= HS_HAVE_CL;
         break;
     case H_HOST:
-        if (s == &c->req)
-            while (c->host_len && is_ws(c->host[c->host_len - 1]))
-                c->host_len--;
+        while (c->host_len && is_ws(c->host[c->host_len - 1]))
+            c->host_len--;
         break;
     case H_TE:
     case H_CONN:
@@ -476,8 +474,6 @@ static void value_run(struct chim_http_conn *c, struct chim__http_stream *s, con
 {
     size_t i = 0, a;
     if (s->hkind == H_HOST) {
-        if (s != &c->req)
-            return;
         if (!(s->flags & HS_VSTART))
             while (i < n && is_ws(v[i]))
                 i++;
@@ -1448,7 +1444,7 @@ static int header_read(struct chim_http_conn *c, struct chim__http_stream *s,
         s->clen = val;
         s->cand = 0;
         break;
-    case H_HOST: /* requests only */
+    case H_HOST: /* a client's requests only (read_kind) */
         while (i < n && is_ws(v[i]))
             i++;
         a = n - i < CHIM_HTTP_HOST_MAX ? n - i : CHIM_HTTP_HOST_MAX;

@@ -110,7 +110,7 @@ static const char *errno_why(int e)
 {
     switch (e) {
     case ELOOP:
-        return ": it is a symlink (refused)";
+        return ": too many symbolic links in the path";
     case ENOENT:
         return ": a parent directory does not exist";
     case ENOTDIR:
@@ -393,7 +393,7 @@ void chim__seg_sample_rss(void)
     struct rusage ru;
     int saved = errno;
     if (chim__seg && getrusage(RUSAGE_SELF, &ru) == 0)
-        atomic_max(&chim__seg->peak_rss_bytes, (uint64_t)ru.ru_maxrss * 1024);
+        chim__seg_note_maxrss((uint64_t)ru.ru_maxrss * 1024);
     errno = saved;
 }
 

@@ -117,8 +117,13 @@ static void add_process(struct row *rows, size_t span, uint64_t t0, const struct
             c->cpu_user_us += q->cpu_user_us - prev.cpu_user_us;
             c->cpu_sys_us += q->cpu_sys_us - prev.cpu_sys_us;
         }
+        /* Carried to the next point, within the rows (untrusted times may be
+         * years apart). */
+        uint64_t from = sampled(q) > t0 ? sampled(q) : t0;
         uint64_t until = i + 1 < p->n ? sampled(&p->v[i + 1]) : sampled(q) + 1;
-        for (uint64_t t = sampled(q); t < until; t++) {
+        if (until > t0 + span)
+            until = t0 + span;
+        for (uint64_t t = from; t < until; t++) {
             struct row *g = row_at(rows, span, t0, t);
             if (g) {
                 g->live += q->live_bytes;
