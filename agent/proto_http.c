@@ -2,18 +2,19 @@
  * proto_http.c - incremental HTTP/1.x framing for the socket hooks.
  *
  * Two byte-driven state machines per connection (request stream and response
- * stream) frame messages exactly as RFC 9112 section 6 says; a FIFO of pending
+ * stream) frame messages as RFC 9112 section 6 says; a FIFO of pending
  * requests pairs responses with requests in order. Nothing is buffered except
  * what is reported: a request's path (in a small ring shared by the pending
  * requests) and the Host header. Body bytes are skipped in bulk. A line that
  * is whole in the buffer (the usual case: a head arrives in one read or one
- * writev) is taken in one step, found with SSE2 (memchr elsewhere), only the
- * few header names that matter compared; header lines whole in the buffer
- * are taken as one run in which the other header lines are only counted.
- * Otherwise header bytes go through one switch per byte, and both paths
- * leave the same state after a line, so any split of the input gives the
- * same exchanges. Anything that does not
- * parse puts the connection in an error state (counted) until re-init.
+ * writev) is taken in one step; a header section's LFs are found 16 bytes at
+ * a time with SSE2, and only lines whose first byte may start a name that is
+ * read are looked at. Header lines are read leniently (only the few names
+ * that frame or are reported are checked; see "headers"). Otherwise bytes go
+ * through one switch per byte, and both paths leave the same state after a
+ * line, so any split of the input gives the same exchanges. A request or
+ * status line, a framing header or a chunk line that does not parse puts
+ * the connection in an error state (counted) until re-init.
  */
 #include "proto_http.h"
 
@@ -34,9 +35,12 @@ enum {
     S_STATUS,
     S_REASON,
     S_HSTART, /* start of a header (or trailer) line */
-    S_HNAME,
+    S_HCR,    /* a header line started with CR: empty if LF follows */
+    S_HNAME,  /* a name that may still be one that is read */
+    S_HSKIP,  /* a line that is not read: up to its LF */
     S_HVALUE,
-    S_LF, /* CR seen, LF expected; then the line kind in `next` ends */
+    S_HVCR, /* CR in a value: the line ends if LF follows */
+    S_LF,   /* CR seen, LF expected; then the line kind in `next` ends */
     S_CSIZE,
     S_CEXT,
     S_CDEND, /* CRLF after chunk data */
@@ -279,21 +283,58 @@ static void response_done(struct chim_http_conn *c, uint64_t now, uint32_t xflag
     emit(c, xflags, cb, ctx);
 }
 
-/* ---- headers ----------------------------------------------------------- */
+/* ---- headers -------------------------------------------------------------
+ *
+ * Header lines are read leniently, as an observer should: the server decides
+ * what it accepts (nginx answers 400 to a name with a blank in it and 200 to
+ * one with '@'), and either answer is worth reporting. Only LF ends a line;
+ * one CR before it is dropped; an empty line ends the section. A line is
+ * read only when the bytes before its first ':' are, in any case, one of
+ * the names read in its stream (read_set); every other line, whatever it
+ * holds, is only counted. So only the lines that frame a message or are
+ * reported are checked. */
 
+#define B_CL     (1u << (H_CL - 1))
+#define B_TE     (1u << (H_TE - 1))
+#define B_HOST   (1u << (H_HOST - 1))
+#define B_CONN   (1u << (H_CONN - 1))
+#define B_XCACHE (1u << (H_XCACHE - 1))
+
+/* The header names read in stream s, as B_* bits: framing in both
+ * directions; Host in a client's requests (the upstream's name; a server's
+ * routes do not use it); Connection and X-Cache in responses; none in
+ * trailers. */
+static inline unsigned read_set(const struct chim_http_conn *c, const struct chim__http_stream *s)
+{
+    if (s->flags & HS_TRAILER)
+        return 0;
+    if (s == &c->resp)
+        return B_CL | B_TE | B_CONN | B_XCACHE;
+    return c->role == CHIM_HTTP_CLIENT ? B_CL | B_TE | B_HOST : B_CL | B_TE;
+}
+
+/* The state every header line leaves behind, read or not. */
+static inline void header_line_reset(struct chim__http_stream *s)
+{
+    s->hkind = H_NONE;
+    s->flags &= (uint16_t) ~(HS_VSTART | HS_VEND);
+    s->remain = 0;
+    s->pos = 0;
+    s->cand = 0;
+    s->st = S_HSTART;
+}
+
+/* One byte (lower-cased) of a name that may be read: the candidates it
+ * does not match drop out; with none left the line is skipped. */
 static void header_name_char(struct chim__http_stream *s, int ch)
 {
-    if (!s->cand) { /* not a header we read: only its length matters */
-        if (s->pos < 255)
-            s->pos++;
-        return;
-    }
     for (unsigned i = 0; i < 5; i++)
         if ((s->cand >> i) & 1)
             if (s->pos >= hlens[i] || hnames[i][s->pos] != ch)
                 s->cand &= (uint8_t) ~(1u << i);
-    if (s->pos < 255)
-        s->pos++;
+    s->pos++; /* at most 17 while a candidate is left */
+    if (!s->cand)
+        s->st = S_HSKIP;
 }
 
 /* The name of a header of kind k ended (its ':' was read). */
@@ -310,26 +351,20 @@ static inline void header_begin(struct chim_http_conn *c, struct chim__http_stre
     s->cand = vcand[k];
 }
 
-/* The kind a header name of kind k is read as here: Host only in a
- * client's requests (the upstream's name; a server's routes do not use
- * it). Every path to a header's kind goes through here (head_run through
- * read_first's rows), so H_HOST always means a client's request stream. */
-static inline uint8_t read_kind(const struct chim_http_conn *c, const struct chim__http_stream *s,
-                                uint8_t k)
-{
-    return k == H_HOST && (c->role != CHIM_HTTP_CLIENT || s != &c->req) ? H_NONE : k;
-}
-
+/* The ':' after a name that matched a candidate so far: read its value if
+ * the whole name is one, else skip the line. */
 static void header_name_end(struct chim_http_conn *c, struct chim__http_stream *s)
 {
     uint8_t k = H_NONE;
-    s->hkind = H_NONE;
-    if (s->flags & HS_TRAILER)
-        return;
     for (unsigned i = 0; i < 5; i++)
         if (((s->cand >> i) & 1) && s->pos == hlens[i])
             k = (uint8_t)(i + 1);
-    header_begin(c, s, read_kind(c, s, k));
+    if (k == H_NONE) {
+        s->st = S_HSKIP;
+        return;
+    }
+    header_begin(c, s, k);
+    s->st = S_HVALUE;
 }
 
 static void token_flags(struct chim__http_stream *s, unsigned m);
@@ -591,7 +626,7 @@ static void line_end(struct chim_http_conn *c, struct chim__http_stream *s, int 
             fail(c);
             return;
         }
-        s->st = S_HSTART;
+        header_line_reset(s);
         break;
     case L_CSIZE:
         if (s->remain == 0) {
@@ -790,28 +825,54 @@ static int step_header(struct chim_http_conn *c, struct chim__http_stream *s, un
 {
     switch (s->st) {
     case S_HSTART:
-        if (eol(c, s, ch, L_HEMPTY, now, cb, ctx))
-            return 0;
-        if (!is_tchar(ch))
-            return -1;
-        s->st = S_HNAME;
-        s->pos = 0;
-        s->cand = 0x1f;
-        header_name_char(s, lc(ch));
-        return 0;
-    case S_HNAME:
-        if (ch == ':') {
-            header_name_end(c, s);
-            s->st = S_HVALUE;
+        if (ch == '\n' || ch == '\r') {
+            if (ch == '\n')
+                line_end(c, s, L_HEMPTY, now, cb, ctx);
+            else
+                s->st = S_HCR;
             return 0;
         }
-        if (!is_tchar(ch))
-            return -1;
+        s->cand = (uint8_t)read_set(c, s);
+        s->pos = 0;
+        s->st = S_HNAME;
         header_name_char(s, lc(ch));
         return 0;
-    default: /* S_HVALUE */
-        if (eol(c, s, ch, L_HEADER, now, cb, ctx))
+    case S_HCR: /* anything but LF makes it a line that is not read */
+        if (ch == '\n')
+            line_end(c, s, L_HEMPTY, now, cb, ctx);
+        else
+            s->st = S_HSKIP;
+        return 0;
+    case S_HNAME:
+        if (ch == ':')
+            header_name_end(c, s);
+        else if (ch == '\n') /* no ':' on the line: not read */
+            line_end(c, s, L_HEADER, now, cb, ctx);
+        else
+            header_name_char(s, lc(ch));
+        return 0;
+    case S_HSKIP:
+        if (ch == '\n')
+            line_end(c, s, L_HEADER, now, cb, ctx);
+        return 0;
+    case S_HVCR: /* the CR was a value byte: take it, then ch as in S_HVALUE */
+        if (ch == '\n') {
+            line_end(c, s, L_HEADER, now, cb, ctx);
             return 0;
+        }
+        s->st = S_HVALUE;
+        if (value_char(c, s, '\r') < 0)
+            return -1;
+        /* fall through */
+    default: /* S_HVALUE */
+        if (ch == '\n') {
+            line_end(c, s, L_HEADER, now, cb, ctx);
+            return 0;
+        }
+        if (ch == '\r') {
+            s->st = S_HVCR;
+            return 0;
+        }
         return value_char(c, s, ch);
     }
 }
@@ -868,8 +929,11 @@ static int step_byte(struct chim_http_conn *c, struct chim__http_stream *s, unsi
     case S_REASON:
         return step_status(c, s, ch, now, cb, ctx);
     case S_HSTART:
+    case S_HCR:
     case S_HNAME:
+    case S_HSKIP:
     case S_HVALUE:
+    case S_HVCR:
         return step_header(c, s, ch, now, cb, ctx);
     case S_LF:
         if (ch != '\n')
@@ -903,10 +967,6 @@ static size_t step_bulk(struct chim_http_conn *c, struct chim__http_stream *s, i
     return n;
 }
 
-/* Header kind of name[0..n) (tchar bytes), compared case-insensitively. The
- * five names have distinct lengths, so the length picks the one candidate;
- * `| 0x20` lower-cases exactly on tchar bytes (the only non-letter in the
- * names is '-', and 0x0d, which would also match it, is not a tchar). */
 static inline uint64_t ld64(const void *p)
 {
     uint64_t v;
@@ -926,25 +986,6 @@ static inline uint32_t ld32(const void *p)
     uint32_t v;
     memcpy(&v, p, 4);
     return v;
-}
-
-static inline uint8_t header_kind(const unsigned char *name, size_t n)
-{
-    static const uint8_t by_len[18] = {
-        [4] = H_HOST, [7] = H_XCACHE, [10] = H_CONN, [14] = H_CL, [17] = H_TE};
-    if (n >= sizeof by_len || !by_len[n])
-        return H_NONE;
-    uint8_t k = by_len[n];
-    const char *h = hnames[k - 1];
-    if (n < 8) /* 4..7: two words that may overlap */
-        return ((ld32(name) | 0x20202020u) == ld32(h) &&
-                (ld32(name + n - 4) | 0x20202020u) == ld32(h + n - 4))
-                   ? k
-                   : H_NONE;
-    for (size_t i = 0; i + 8 < n; i += 8)
-        if ((ld64(name + i) | 0x2020202020202020ull) != ld64(h + i))
-            return H_NONE;
-    return (ld64(name + n - 8) | 0x2020202020202020ull) == ld64(h + n - 8) ? k : H_NONE;
 }
 
 /* Bytes of a request target: 1 path, 2 '?' or '#' (the path ends, the
@@ -978,19 +1019,6 @@ static void path_run(struct chim_http_conn *c, const unsigned char *p, size_t n)
 }
 
 #ifdef __SSE2__
-/* Bit i set when byte i of v is a letter, a digit or '-' (what header
- * names are made of; all tchar). */
-static inline unsigned name_mask(__m128i v)
-{
-    const __m128i x20 = _mm_set1_epi8(0x20), a = _mm_set1_epi8('a'), z = _mm_set1_epi8(25);
-    const __m128i d0 = _mm_set1_epi8('0'), d9 = _mm_set1_epi8(9), dash = _mm_set1_epi8('-');
-    __m128i l = _mm_sub_epi8(_mm_or_si128(v, x20), a), d = _mm_sub_epi8(v, d0);
-    __m128i ok =
-        _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(l, z), l),
-                     _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(d, d9), d), _mm_cmpeq_epi8(v, dash)));
-    return (unsigned)_mm_movemask_epi8(ok);
-}
-
 /* Bit i set when byte i of v is CR or LF. */
 static inline unsigned eol_mask(__m128i v)
 {
@@ -1002,38 +1030,24 @@ static inline __m128i load16(const unsigned char *p)
 {
     return _mm_loadu_si128((const __m128i *)(const void *)p);
 }
-#endif
 
-/* Length of the run of tchar bytes at p[0..n). With SSE2, letters, digits
- * and '-' are taken 16 at a time; the table decides from the first other
- * byte on. */
-static inline size_t tchar_run(const unsigned char *p, size_t n)
+/* Bit i set when byte i of v is LF. */
+static inline unsigned lf_mask(__m128i v)
 {
-    size_t i = 0;
-#ifdef __SSE2__
-    for (; i + 16 <= n; i += 16) {
-        unsigned m = ~name_mask(load16(p + i)) & 0xffff;
-        if (m) {
-            i += (size_t)__builtin_ctz(m);
-            break;
-        }
-    }
-#endif
-    while (i < n && tchar[p[i]])
-        i++;
-    return i;
+    return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
 }
+#endif
 
-/* Index of the first CR or LF in p[0..n), or n. With SSE2, 16 bytes per
- * step; the last step re-reads bytes already known to be neither, so no
- * load goes past p + n. Otherwise two memchr. */
-static inline size_t find_eol(const unsigned char *p, size_t n)
+/* Index of the first LF (lf_only) or of the first CR or LF in p[0..n), or
+ * n. With SSE2, 16 bytes per step; the last step re-reads bytes already
+ * known to be neither, so no load goes past p + n. */
+static inline size_t find_end(const unsigned char *p, size_t n, int lf_only)
 {
 #ifdef __SSE2__
     if (n >= 16) {
-        size_t i = 0;
-        for (;;) {
-            unsigned m = eol_mask(load16(p + i));
+        for (size_t i = 0;;) {
+            __m128i v = load16(p + i);
+            unsigned m = lf_only ? lf_mask(v) : eol_mask(v);
             if (m)
                 return i + (size_t)__builtin_ctz(m);
             if (i + 16 == n)
@@ -1041,37 +1055,16 @@ static inline size_t find_eol(const unsigned char *p, size_t n)
             i = i + 32 <= n ? i + 16 : n - 16;
         }
     }
+#endif
     for (size_t i = 0; i < n; i++)
-        if (p[i] == '\r' || p[i] == '\n')
+        if (p[i] == '\n' || (!lf_only && p[i] == '\r'))
             return i;
     return n;
-#else
-    const unsigned char *lf = memchr(p, '\n', n);
-    size_t e = lf ? (size_t)(lf - p) : n;
-    const unsigned char *cr = memchr(p, '\r', e);
-    return cr ? (size_t)(cr - p) : e;
-#endif
 }
 
-/* Fast path for a header name found whole in the buffer: consumes the name
- * and its ':' exactly as the byte-by-byte path would and returns their
- * length, or 0 to let the byte-by-byte path handle it (and its errors). */
-static size_t header_name_run(struct chim_http_conn *c, struct chim__http_stream *s,
-                              const unsigned char *p, size_t n)
+static inline size_t find_eol(const unsigned char *p, size_t n)
 {
-    size_t colon = 0;
-    if (s->st != S_HSTART)
-        return 0;
-    while (colon < n && tchar[p[colon]])
-        colon++;
-    if (colon == 0 || colon == n || p[colon] != ':')
-        return 0;
-    uint8_t k = header_kind(p, colon);
-    s->pos = colon > 255 ? 255 : (uint8_t)colon;
-    s->cand = k ? (uint8_t)(1u << (k - 1)) : 0;
-    header_name_end(c, s);
-    s->st = S_HVALUE;
-    return colon + 1;
+    return find_end(p, n, 0);
 }
 
 /* Fast path for the path part of a request target: copies the run of
@@ -1089,16 +1082,14 @@ static size_t target_run(struct chim_http_conn *c, struct chim__http_stream *s,
 }
 
 /* Fast path: the length of a run of bytes that the current state would
- * only skip (an uninteresting header value, a reason phrase, a query
+ * only skip (a header line that is not read, a reason phrase, a query
  * string, a chunk extension) up to, not including, the byte ending it. */
 static size_t skip_run(const struct chim__http_stream *s, const unsigned char *p, size_t n)
 {
     size_t i = 0;
     switch (s->st) {
-    case S_HVALUE:
-        if (s->hkind != H_NONE)
-            return 0;
-        /* fall through */
+    case S_HSKIP:
+        return find_end(p, n, 1);
     case S_REASON:
     case S_CEXT:
         return find_eol(p, n);
@@ -1111,41 +1102,6 @@ static size_t skip_run(const struct chim__http_stream *s, const unsigned char *p
     }
 }
 
-/* A header line at p[0..n): *col is the length of the tchar run that
- * starts it; returns the index of the first CR or LF after the byte that
- * ends the run (n if none). With SSE2, when the name ends on its ':' within
- * the first 16 bytes, the same load serves both; the line end is then
- * searched 16 bytes at a time, the last load ending at p + n (the bytes it
- * re-reads are known to be neither CR nor LF). */
-static inline size_t header_scan(const unsigned char *p, size_t n, size_t *col)
-{
-#ifdef __SSE2__
-    if (n >= 16) {
-        __m128i v = load16(p);
-        unsigned nm = ~name_mask(v) & 0xffffu;
-        unsigned cm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(':')));
-        if (nm & cm & -nm) { /* the first byte that is not a name byte is ':' */
-            size_t k = (size_t)__builtin_ctz(nm), i = 16;
-            unsigned em = eol_mask(v) & (~0u << (k + 1));
-            *col = k;
-            if (em)
-                return (size_t)__builtin_ctz(em);
-            for (; i + 16 <= n; i += 16)
-                if ((em = eol_mask(load16(p + i))))
-                    return i + (size_t)__builtin_ctz(em);
-            if (i == n)
-                return n;
-            em = eol_mask(load16(p + n - 16));
-            return em ? n - 16 + (size_t)__builtin_ctz(em) : n;
-        }
-    }
-#endif
-    *col = tchar_run(p, n);
-    if (*col >= n)
-        return n;
-    return *col + 1 + find_eol(p + *col + 1, n - *col - 1);
-}
-
 /* ---- whole lines --------------------------------------------------------
  *
  * When a line is complete in the buffer (the usual case: a whole head in one
@@ -1153,9 +1109,10 @@ static inline size_t header_scan(const unsigned char *p, size_t n, size_t *col)
  * without touching the state, then applied exactly as the byte-by-byte
  * machine would leave it after its LF. Anything the check does not accept
  * (a partial line, a byte the machine would reject, the header limit, an
- * absolute-form or authority-form target) returns 0 and the line goes
- * through the byte machine, which also reports the error. So every split of
- * the input ends in the same exchanges and counters. */
+ * absolute-form or authority-form target, a bad Content-Length) returns 0
+ * and the line goes through the byte machine, which also reports the
+ * error. So every split of the input ends in the same exchanges and
+ * counters. */
 
 /* Length of the line end at p[e]: 2 for CRLF, 1 for LF, 0 when it is not
  * complete here or a CR is not followed by LF. */
@@ -1203,8 +1160,11 @@ static size_t request_line(struct chim_http_conn *c, struct chim__http_stream *s
                            void *ctx)
 {
     size_t m = 0, q, e;
-    while (m < n && m <= 32 && tchar[p[m]])
-        m++;
+    if (n >= 4 && ld32(p) == PK4('G', 'E', 'T', ' ')) /* the usual method */
+        m = 3;
+    else
+        while (m < n && m <= 32 && tchar[p[m]])
+            m++;
     if (m == 0 || m > 32 || m + 1 >= n || p[m] != ' ' || (p[m + 1] != '/' && p[m + 1] != '*'))
         return 0;
     q = m + 1;
@@ -1292,61 +1252,6 @@ static int cl_value(const struct chim__http_stream *s, const unsigned char *v, s
     return 1;
 }
 
-static size_t header_take(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
-                          const unsigned char *p, size_t col, size_t e, size_t el, uint8_t k);
-
-/* "name: value", or the empty line ending the header (or trailer) section. */
-static size_t header_line(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
-                          const unsigned char *p, size_t n, uint64_t now, chim_http_cb cb,
-                          void *ctx)
-{
-    size_t col = 0, e, el;
-    if (p[0] == '\r' || p[0] == '\n') {
-        el = eol_len(p, 0, n);
-        if (!el || !fits(s, el))
-            return 0;
-        return line_done(c, s, is_req, el, L_HEMPTY, now, cb, ctx);
-    }
-    e = header_scan(p, n, &col);
-    if (col == 0 || col >= n || p[col] != ':')
-        return 0;
-    el = eol_len(p, e, n);
-    if (!el || !fits(s, e + el))
-        return 0;
-    return header_take(c, s, is_req, p, col, e, el,
-                       (s->flags & HS_TRAILER) ? H_NONE : read_kind(c, s, header_kind(p, col)));
-}
-
-/* The rest of header_line for the checked line p[0..e + el) whose name,
- * of kind k (header_kind), ends at p[col] (':'): 0 when the byte machine has
- * to take it. */
-static size_t header_take(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
-                          const unsigned char *p, size_t col, size_t e, size_t el, uint8_t k)
-{
-    if (s->flags & HS_TRAILER) {
-        s->hkind = H_NONE; /* as header_name_end: trailer fields are not read */
-        s->pos = col > 255 ? 255 : (uint8_t)col;
-    } else {
-        uint64_t val = 0;
-        int vend = 0;
-        if (k == H_CL && !cl_value(s, p + col + 1, e - col - 1, &val, &vend))
-            return 0;
-        header_begin(c, s, k);
-        if (k == H_CL) {
-            s->flags |= (uint16_t)(HS_VSTART | (vend ? HS_VEND : 0));
-            s->remain = val;
-        } else if (k != H_NONE) {
-            value_run(c, s, p + col + 1, e - col - 1);
-        }
-        if (k != H_NONE)
-            header_end(c, s); /* for H_NONE, header_begin left what it would */
-    }
-    add_bytes(c, is_req, e + el); /* the rest of line_end(L_HEADER) */
-    s->hbytes += (uint32_t)(e + el);
-    s->st = S_HSTART;
-    return e + el;
-}
-
 /* "hex[;ext]" before chunk data (or the last chunk). */
 static size_t chunk_line(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
                          const unsigned char *p, size_t n, uint64_t now, chim_http_cb cb, void *ctx)
@@ -1373,49 +1278,59 @@ static size_t chunk_line(struct chim_http_conn *c, struct chim__http_stream *s, 
 
 /* ---- whole heads ----------------------------------------------------------
  *
- * The header section after the request or status line, when its lines are
- * whole in the buffer: one pass of 16-byte compares marks every CR and LF
- * (64 bytes per mask word, computed as the lines reach them), and each line
- * costs one load at its start (the name and its ':'), a bit scan to its end
- * and, to decide whether its name is one that is read, its length and first
- * byte. Lines with other names change nothing but the byte counts and a few
- * fields that every such line sets alike, so a run of them is applied once,
- * before the next line that is read (taken by header_take) or where the run
- * stops. Anything else (a name that is not letters, digits and '-', a name
- * of 16 bytes or more, a line not whole here or less than 16 bytes before
- * the end, a stray CR, the header limit, trailers) stops the run; the line
- * is then taken by header_line or the byte machine. */
-#ifdef __SSE2__
-/* Lengths below 16 of the names that are read, with their first byte: in
- * a client's requests, in a server's requests, in responses (Host is read
- * in a client's requests only: read_kind). */
-static const char read_first[48] = {
-    [4] = 'h',       [7] = 'x',       [10] = 'c',     [14] = 'c',      [16 + 7] = 'x',
-    [16 + 10] = 'c', [16 + 14] = 'c', [32 + 7] = 'x', [32 + 10] = 'c', [32 + 14] = 'c'};
+ * The header section after the request or status line: its LFs are found 16
+ * bytes at a time (one compare per 16 bytes, each line then a bit scan), and
+ * a line is looked at only when its first byte starts a name that is read
+ * here; that name is then checked where its ':' must be and compared as 4-
+ * or 8-byte words. Every other line is only counted. The run stops at the
+ * empty line, at a line not whole in the buffer (the byte machine takes it),
+ * at the 64 KiB limit and at a bad Content-Length (the byte machine then
+ * reports the error at the same byte). */
 
-/* The bytes p[0..n) of whole header lines were taken: counted here; when
- * the last of them had a name that is not read (`none`), the state it
- * leaves, as header_line's, is set (the lines before it leave the same). */
-static inline void taken(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
-                         size_t n, int none)
+/* B_* bits of the names read that start with a byte, in either case; CR
+ * and LF, which may start the empty line, have B_EOL. */
+#define B_EOL 0x80u
+static const uint8_t name_first[256] = {
+    ['c'] = B_CL | B_CONN, ['C'] = B_CL | B_CONN, ['t'] = B_TE,     ['T'] = B_TE,   ['h'] = B_HOST,
+    ['H'] = B_HOST,        ['x'] = B_XCACHE,      ['X'] = B_XCACHE, ['\r'] = B_EOL, ['\n'] = B_EOL};
+
+/* Offset of the '-' in the name of each H_* kind (0: none). */
+static const uint8_t name_dash[6] = {0, 7, 8, 0, 0, 1};
+
+/* p[0..n) of the name of kind k (n = its length), in any case: `| 0x20`
+ * lower-cases letters and leaves ':' and '-' alone, but also turns CR into
+ * '-', so the '-' is checked on its own. */
+static inline int name_is(const unsigned char *p, size_t n, unsigned k)
 {
-    if (!n)
-        return;
-    if (none) {
-        s->hkind = H_NONE;
-        s->flags &= (uint16_t) ~(HS_VSTART | HS_VEND);
-        s->remain = 0;
-        s->pos = 0;
-        s->cand = 0;
+    const char *h = hnames[k - 1];
+    if (name_dash[k] && p[name_dash[k]] != '-')
+        return 0;
+    if (n < 8) /* 4..7: two words that may overlap */
+        return (ld32(p) | 0x20202020u) == ld32(h) &&
+               (ld32(p + n - 4) | 0x20202020u) == ld32(h + n - 4);
+    for (size_t i = 0; i + 8 < n; i += 8)
+        if ((ld64(p + i) | 0x2020202020202020ull) != ld64(h + i))
+            return 0;
+    return (ld64(p + n - 8) | 0x2020202020202020ull) == ld64(h + n - 8);
+}
+
+/* The kind (one of `want`, B_* bits) of the header line at p[0..len), or
+ * H_NONE when it is not read: its name and ':' must lie in p[0..len). */
+static inline unsigned read_name(const unsigned char *p, size_t len, unsigned want)
+{
+    for (unsigned m = name_first[p[0]] & want & ~B_EOL; m; m &= m - 1) {
+        unsigned k = (unsigned)__builtin_ctz(m) + 1;
+        size_t n = hlens[k - 1];
+        if (n < len && p[n] == ':' && name_is(p, n, k))
+            return k;
     }
-    add_bytes(c, is_req, n);
-    s->hbytes += (uint32_t)n;
+    return H_NONE;
 }
 
 /* The value v[0..n) is "keep-alive" (any case, blanks around it), the usual
  * Connection value: a token that is not read, so value_run would change
- * nothing. The value holds no CR (a line ends at the first), the one byte
- * that would pass for '-' with the case bit set. */
+ * nothing. (A CR, which `| 0x20` turns into '-', makes a token that is not
+ * read either.) */
 static inline int keep_alive(const unsigned char *v, size_t n)
 {
     while (n && is_ws(*v))
@@ -1426,9 +1341,10 @@ static inline int keep_alive(const unsigned char *v, size_t n)
            (v[8] | 0x20) == 'v' && (v[9] | 0x20) == 'e';
 }
 
-/* header_take for a header that is read (k, not in trailers) with the
- * value v[0..n), but the byte counts: 0 when the byte machine has to take
- * it (a bad Content-Length). */
+/* A whole header line of kind k (read in its stream) with the value
+ * v[0..n), applied as the byte machine would but for the byte counts and
+ * header_line_reset: 0 when the byte machine has to take it (a bad
+ * Content-Length, which it reports). */
 static int header_read(struct chim_http_conn *c, struct chim__http_stream *s,
                        const unsigned char *v, size_t n, uint8_t k)
 {
@@ -1474,73 +1390,83 @@ static int header_read(struct chim_http_conn *c, struct chim__http_stream *s,
     return 1;
 }
 
-static size_t head_run(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
-                       const unsigned char *p, size_t n, uint64_t now, chim_http_cb cb, void *ctx)
+/* The first n bytes, whole header lines, were taken: counted, and the
+ * state is what their last LF leaves. */
+static inline void taken(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
+                         size_t n)
 {
-    const __m128i colon = _mm_set1_epi8(':');
-    size_t a = 0, last = 0, room = HDR_LIMIT - s->hbytes, e, el, h;
-    int none = 0; /* the last line taken since p + last has a name that is not read */
-    const char *first = !is_req                       ? read_first + 32
-                        : c->role == CHIM_HTTP_CLIENT ? read_first
-                                                      : read_first + 16;
-    while (a < n) {
-        if (a + 16 > n)
-            goto slow;
-        __m128i v = load16(p + a);
-        unsigned nm = ~name_mask(v) & 0xffffu;
-        unsigned cm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, colon));
-        if (!(nm & cm & -nm) || (nm & 1)) /* the name does not end on ':' here, or is empty */
-            goto slow;
-        size_t col = (size_t)__builtin_ctz(nm);
-        unsigned em = eol_mask(v) & (~0u << (col + 1)); /* e: the first CR or LF after ':' */
-        e = a + 16;
-        if (!em && a + 32 <= n) { /* most lines end within 32 bytes: no loop */
-            em = eol_mask(load16(p + a + 16)) << 16;
-            e = a + 32;
+    if (!n)
+        return;
+    header_line_reset(s);
+    add_bytes(c, is_req, n);
+    s->hbytes += (uint32_t)n;
+}
+
+/* A header line starting at p[a] whose first byte may start a name read
+ * here, or may make it the empty line: 1 when it was applied (a line that
+ * is not read changes nothing), 0 when the run has to stop before it (not
+ * whole in p[0..n), or a bad Content-Length), 2 when it was the empty line
+ * (its length in *el). */
+static int head_line(struct chim_http_conn *c, struct chim__http_stream *s, const unsigned char *p,
+                     size_t a, size_t n, unsigned want, size_t *el)
+{
+    if (p[a] == '\n' || p[a] == '\r') {
+        if (p[a] == '\n' || (a + 1 < n && p[a + 1] == '\n')) {
+            *el = p[a] == '\n' ? 1 : 2;
+            return 2;
         }
-        for (; !em && e + 16 <= n; e += 16)
-            em = eol_mask(load16(p + e));
-        if (em)
-            e = em >> 16 ? a + (size_t)__builtin_ctz(em) : e - 16 + (size_t)__builtin_ctz(em);
-        else if (e < n && (em = eol_mask(load16(p + n - 16)) >>
-                                (16 - (n - e)))) /* the last load ends at p + n */
-            e += (size_t)__builtin_ctz(em);
-        else
-            goto slow;
-        if (e + 1 < n && ld16(p + e) == ('\r' | '\n' << 8)) /* x86: little-endian */
-            el = 2;
-        else if (p[e] == '\n')
-            el = 1;
-        else
-            goto slow;
-        if (e + el > room) /* every byte before p + a counts */
-            goto slow;
-        char f = first[col];
-        uint8_t k = f && (p[a] | 0x20) == f ? header_kind(p + a, col) : 0;
-        if (k && !header_read(c, s, p + a + col + 1, e - a - col - 1, k)) {
-            taken(c, s, is_req, a - last, none);
-            return a;
-        }
-        none = !k;
-        a = e + el;
-        continue;
-    slow: /* this line as header_line takes it, or the byte machine */
-        taken(c, s, is_req, a - last, none);
-        none = 0;
-        if (p[a] == '\r' || p[a] == '\n') { /* the empty line ends the head */
-            el = eol_len(p, a, n);
-            return el && el <= room - a ? a + line_done(c, s, is_req, el, L_HEMPTY, now, cb, ctx)
-                                        : a;
-        }
-        if (!(h = header_line(c, s, is_req, p + a, n - a, now, cb, ctx)))
-            return a;
-        a += h;
-        last = a;
+        return a + 1 < n; /* CR then another byte: a line that is not read */
     }
-    taken(c, s, is_req, a - last, none);
+    unsigned k = read_name(p + a, n - a, want); /* its bytes hold no CR or LF */
+    if (!k)
+        return 1;
+    size_t v = a + hlens[k - 1] + 1, e = v + find_end(p + v, n - v, 1);
+    if (e == n)
+        return 0;
+    return header_read(c, s, p + v, e - (p[e - 1] == '\r') - v, (uint8_t)k);
+}
+
+/* Whole header lines from S_HSTART on, the empty line included (the head
+ * is then done); returns the bytes taken. The LFs are found 16 bytes at a
+ * time (the last load ending at p + n); a line is looked at only when its
+ * first byte starts a name read here, or is CR or LF. Bytes past the 64 KiB
+ * limit are left to the byte machine, which fails at the same byte. */
+static size_t head_lines(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
+                         const unsigned char *p, size_t n, uint64_t now, chim_http_cb cb, void *ctx)
+{
+    unsigned want = read_set(c, s) | B_EOL, m;
+    size_t room = HDR_LIMIT - s->hbytes, a = 0, b = 0, el = 0;
+    if (n > room)
+        n = room;
+    if (n < 16)
+        return 0;
+    m = lf_mask(load16(p)); /* LFs at p[b + i] not yet passed */
+    for (;;) {
+        if (name_first[p[a]] & want) { /* the line starting at p[a] */
+            int r = head_line(c, s, p, a, n, want, &el);
+            if (r == 2) {
+                taken(c, s, is_req, a);
+                return a + line_done(c, s, is_req, el, L_HEMPTY, now, cb, ctx);
+            }
+            if (!r)
+                break;
+        }
+        while (!m) { /* its LF */
+            b += 16;
+            if (b >= n)
+                goto partial;
+            m = b + 16 <= n ? lf_mask(load16(p + b))
+                            : lf_mask(load16(p + n - 16)) >> (16 - (n - b));
+        }
+        a = b + (size_t)__builtin_ctz(m) + 1;
+        m &= m - 1;
+        if (a == n)
+            break;
+    }
+partial:
+    taken(c, s, is_req, a);
     return a;
 }
-#endif
 
 /* Complete lines from a line-start state on; returns the bytes taken. */
 static size_t line_run(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
@@ -1555,16 +1481,8 @@ static size_t line_run(struct chim_http_conn *c, struct chim__http_stream *s, in
         case S_SVER:
             k = s->pos == 0 ? status_line(c, s, is_req, p + i, n - i, now, cb, ctx) : 0;
             break;
-        case S_HSTART: /* header lines follow each other: stay here */
-            k = 0;
-#ifdef __SSE2__
-            if (!(s->flags & HS_TRAILER))
-                k = head_run(c, s, is_req, p + i, n - i, now, cb, ctx);
-#endif
-            for (size_t h = 0; i + k < n && s->st == S_HSTART && c->state == CHIM_HTTP_ST_ACTIVE;
-                 k += h)
-                if (!(h = header_line(c, s, is_req, p + i + k, n - i - k, now, cb, ctx)))
-                    break;
+        case S_HSTART:
+            k = head_lines(c, s, is_req, p + i, n - i, now, cb, ctx);
             break;
         case S_CSIZE:
             k = s->pos == 0 ? chunk_line(c, s, is_req, p + i, n - i, now, cb, ctx) : 0;
@@ -1609,8 +1527,6 @@ void chim_http_feed(struct chim_http_conn *c, int dir, const char *buf, size_t l
             continue;
         }
         k = skip_run(s, p + i, len - i);
-        if (!k)
-            k = header_name_run(c, s, p + i, len - i);
         if (!k)
             k = target_run(c, s, p + i, len - i);
         if (k) {

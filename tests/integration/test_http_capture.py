@@ -173,6 +173,21 @@ http {{ log_format done '$request_completion $status';
     for _ in range(3):  # sendfile bodies
         subprocess.run(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{port}/big.bin"])
     subprocess.run(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{port}/missing"])
+    # Header lines nginx rejects (400) or ignores (200): the agent frames
+    # what the server answers and does not lose the connection.
+    odd = {b"GET /odd HTTP/1.1\r\nHost: x\r\nBad Header: x\r\n\r\n": b"400",
+           b"GET /index.html HTTP/1.1\r\nHost: x\r\nX@y: z\r\nNoColonLine\r\n"
+           b"Connection: close\r\n\r\n": b"200"}
+    for req, want in odd.items():
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(req)
+            got = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        check(got.split(b" ")[1:2] == [want], f"nginx answers {want.decode()} to an odd header line")
     ng.send_signal(3)
     ng.wait(timeout=20)
     # nginx logs every request it read, also those whose response never went
@@ -191,6 +206,9 @@ http {{ log_format done '$request_completion $status';
           f"index.html: agent {idx} vs wrk's completed {done} (+ at most 8 in flight at wrk's stop)")
     check(big.get("count") == 3 and big["status"]["2xx"] == 3, "sendfile bodies framed: 3 x 200")
     check(rt.get(("GET", "/missing"), {}).get("status", {}).get("4xx") == 1, "404 recorded")
+    check(rt.get(("GET", "/odd"), {}).get("status", {}).get("4xx") == 1,
+          "the 400 to a malformed header line is framed and recorded")
+    check(r["network"]["not_tracked"]["framing_errors"] == 0, "odd header lines lose no framing")
     sp50 = rt[("GET", "/index.html")]["p50_ms"] if idx else 1e9
     check(sp50 <= wrk_p50_ms, f"server-side p50 {sp50:.3f} ms <= wrk's p50 {wrk_p50_ms:.3f} ms")
     workers = [p for p in r["processes"] if p["forked_child"]]
