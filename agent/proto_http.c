@@ -417,6 +417,16 @@ static void token_char(struct chim__http_stream *s, int ch)
         s->pos++;
 }
 
+/* *x = *x * 10 + d, or -1 when that would pass CL_LIMIT (checked before
+ * the multiply, which could wrap). */
+static inline int cl_digit(uint64_t *x, unsigned d)
+{
+    if (*x > (CL_LIMIT - d) / 10)
+        return -1;
+    *x = *x * 10 + d;
+    return 0;
+}
+
 /* Returns -1 on a malformed Content-Length. */
 static int cl_char(struct chim__http_stream *s, int ch)
 {
@@ -428,8 +438,7 @@ static int cl_char(struct chim__http_stream *s, int ch)
     if (ch < '0' || ch > '9' || (s->flags & HS_VEND))
         return -1;
     s->flags |= HS_VSTART;
-    s->remain = s->remain * 10 + (uint64_t)(ch - '0');
-    return s->remain > CL_LIMIT ? -1 : 0;
+    return cl_digit(&s->remain, (unsigned)(ch - '0'));
 }
 
 static void host_char(struct chim_http_conn *c, struct chim__http_stream *s, int ch)
@@ -1038,6 +1047,19 @@ static inline unsigned lf_mask(__m128i v)
 }
 #endif
 
+/* Bit i set when p[i] is LF, for p[0..16). */
+static inline unsigned lf_bits(const unsigned char *p)
+{
+#ifdef __SSE2__
+    return lf_mask(load16(p));
+#else
+    unsigned m = 0;
+    for (unsigned i = 0; i < 16; i++)
+        m |= (unsigned)(p[i] == '\n') << i;
+    return m;
+#endif
+}
+
 /* Index of the first LF (lf_only) or of the first CR or LF in p[0..n), or
  * n. With SSE2, 16 bytes per step; the last step re-reads bytes already
  * known to be neither, so no load goes past p + n. */
@@ -1236,11 +1258,9 @@ static int cl_value(const struct chim__http_stream *s, const unsigned char *v, s
     uint64_t x = 0;
     while (i < n && is_ws(v[i]))
         i++;
-    for (d = i; i < n && is_digit(v[i]); i++) {
-        x = x * 10 + (uint64_t)(v[i] - '0');
-        if (x > CL_LIMIT)
+    for (d = i; i < n && is_digit(v[i]); i++)
+        if (cl_digit(&x, (unsigned)(v[i] - '0')) < 0)
             return 0;
-    }
     if (i == d)
         return 0;
     *vend = i < n;
@@ -1440,7 +1460,7 @@ static size_t head_lines(struct chim_http_conn *c, struct chim__http_stream *s, 
         n = room;
     if (n < 16)
         return 0;
-    m = lf_mask(load16(p)); /* LFs at p[b + i] not yet passed */
+    m = lf_bits(p); /* LFs at p[b + i] not yet passed */
     for (;;) {
         if (name_first[p[a]] & want) { /* the line starting at p[a] */
             int r = head_line(c, s, p, a, n, want, &el);
@@ -1455,8 +1475,7 @@ static size_t head_lines(struct chim_http_conn *c, struct chim__http_stream *s, 
             b += 16;
             if (b >= n)
                 goto partial;
-            m = b + 16 <= n ? lf_mask(load16(p + b))
-                            : lf_mask(load16(p + n - 16)) >> (16 - (n - b));
+            m = b + 16 <= n ? lf_bits(p + b) : lf_bits(p + n - 16) >> (16 - (n - b));
         }
         a = b + (size_t)__builtin_ctz(m) + 1;
         m &= m - 1;

@@ -48,5 +48,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     run(data + 1, size - 1, role, 1, &b, &cb);
     FZ_CHECK(a.n == b.n && a.h == b.h);
     FZ_CHECK(ca.errors == cb.errors && ca.overflow == cb.overflow && ca.orphans == cb.orphans);
+    FZ_CHECK(ca.unanswered == cb.unanswered && ca.truncated == cb.truncated);
     return 0;
 }

@@ -702,6 +702,7 @@ Test(proto_http, fast_bad_lines_fail_like_the_byte_machine)
         "GET / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n",
         "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
         "GET / HTTP/1.1\r\nContent-Length: 4611686018427387905\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length: 18446744073709551620\r\n\r\nabcd",
         "GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
         "MMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMM / HTTP/1.1\r\n\r\n",
         "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0123456789abcdef0\r\n",
