@@ -353,7 +353,8 @@ static void record_upstream(struct chim_conn *c, uint8_t proto, const char *host
 static void on_http_client(void *ctx, const struct chim_http_exchange *x)
 {
     record_upstream(ctx, CHIM_PROTO_HTTP, x->host, x->t_resp_last - x->t_req_first,
-                    x->status >= 500, 0, 0, x->status >= 400 && x->status < 500);
+                    x->status >= 500, x->cache == 1, x->cache == 2,
+                    x->status >= 400 && x->status < 500);
 }
 
 static void on_resp(void *ctx, const struct chim_resp_exchange *x)

@@ -77,7 +77,7 @@ enum { H_NONE, H_CL, H_TE, H_HOST, H_CONN, H_XCACHE };
 /* Response flags (chim_http_conn.resp_flags). */
 #define RF_FIRST 0x01 /* t_resp_first of the final response is set */
 
-#define HDR_LIMIT (64u * 1024u) /* bytes of request line/status line + headers */
+#define HDR_LIMIT CHIM_HTTP_HEAD_MAX
 #define CL_LIMIT  (1ull << 62)
 
 enum { M_OTHER, M_GET, M_HEAD, M_POST, M_PUT, M_DELETE, M_PATCH, M_OPTIONS, M_CONNECT, M_TRACE };
@@ -1304,7 +1304,7 @@ static size_t chunk_line(struct chim_http_conn *c, struct chim__http_stream *s, 
  * here; that name is then checked where its ':' must be and compared as 4-
  * or 8-byte words. Every other line is only counted. The run stops at the
  * empty line, at a line not whole in the buffer (the byte machine takes it),
- * at the 64 KiB limit and at a bad Content-Length (the byte machine then
+ * at the head limit and at a bad Content-Length (the byte machine then
  * reports the error at the same byte). */
 
 /* B_* bits of the names read that start with a byte, in either case; CR
@@ -1449,7 +1449,7 @@ static int head_line(struct chim_http_conn *c, struct chim__http_stream *s, cons
 /* Whole header lines from S_HSTART on, the empty line included (the head
  * is then done); returns the bytes taken. The LFs are found 16 bytes at a
  * time (the last load ending at p + n); a line is looked at only when its
- * first byte starts a name read here, or is CR or LF. Bytes past the 64 KiB
+ * first byte starts a name read here, or is CR or LF. Bytes past the head
  * limit are left to the byte machine, which fails at the same byte. */
 static size_t head_lines(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
                          const unsigned char *p, size_t n, uint64_t now, chim_http_cb cb, void *ctx)

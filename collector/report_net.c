@@ -130,6 +130,22 @@ static void add_percentiles(cJSON *o, const struct chim_hist *h, const char *pre
     cJSON_AddNumberToObject(o, key, chim_hist_mean(h) / 1000.0);
 }
 
+/* A cache side's percentiles, null when no request fell on that side (0 ms
+ * would read as a measured latency). */
+static void add_side(cJSON *o, const struct chim_hist *h, const char *prefix)
+{
+    static const char *names[] = {"p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms"};
+    char key[32];
+    if (h->count) {
+        add_percentiles(o, h, prefix);
+        return;
+    }
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(key, sizeof key, "%s%s", prefix, names[i]);
+        cJSON_AddNullToObject(o, key);
+    }
+}
+
 static cJSON *route_json(const struct acc *x)
 {
     cJSON *r = cJSON_CreateObject();
@@ -152,8 +168,8 @@ static cJSON *route_json(const struct acc *x)
         cJSON *c = cJSON_AddObjectToObject(r, "cache");
         cJSON_AddNumberToObject(c, "hits", (double)x->hits);
         cJSON_AddNumberToObject(c, "misses", (double)x->misses);
-        add_percentiles(c, &x->hit, "hit_");
-        add_percentiles(c, &x->miss, "miss_");
+        add_side(c, &x->hit, "hit_");
+        add_side(c, &x->miss, "miss_");
     }
     return r;
 }
@@ -222,8 +238,9 @@ static void add_http(cJSON *o, struct net_totals *t)
 static void add_cache(cJSON *o, const struct net_totals *t)
 {
     uint64_t wh = 0, wm = 0, xh = 0, xm = 0;
-    for (size_t i = 0; i < t->peers.n; i++)
-        wh += t->peers.v[i].hits, wm += t->peers.v[i].misses;
+    for (size_t i = 0; i < t->peers.n; i++) /* an HTTP upstream's X-Cache stays its own */
+        if (t->peers.v[i].proto != CHIM_PROTO_HTTP)
+            wh += t->peers.v[i].hits, wm += t->peers.v[i].misses;
     for (size_t i = 0; i < t->routes.n; i++)
         xh += t->routes.v[i].hits, xm += t->routes.v[i].misses;
     /* Wire-level replies (Redis, memcached) when there are any, else the

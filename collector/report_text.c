@@ -128,6 +128,15 @@ static const cJSON *obj(const cJSON *o, const char *k)
     return cJSON_GetObjectItemCaseSensitive(o, k);
 }
 
+/* "1.234 ms", or "-" when v is not a number (no request to measure). */
+static const char *ms_or_dash(const cJSON *v, char *buf, size_t n)
+{
+    if (!cJSON_IsNumber(v))
+        return "-";
+    snprintf(buf, n, "%.3f ms", v->valuedouble);
+    return buf;
+}
+
 static void print_routes(const cJSON *h, FILE *out)
 {
     double n = num(h, "requests"), dur = num(h, "duration_s");
@@ -151,9 +160,11 @@ static void print_routes(const cJSON *h, FILE *out)
                 num(obj(r, "status"), "4xx"), num(r, "p50_ms"), num(r, "p90_ms"), num(r, "p95_ms"),
                 num(r, "p99_ms"), num(r, "max_ms"), alloc);
         const cJSON *c = obj(r, "cache");
+        char hp[32], mp[32];
         if (c)
-            fprintf(out, "  %-7s   cache: %.0f hits (p95 %.3f ms), %.0f misses (p95 %.3f ms)\n", "",
-                    num(c, "hits"), num(c, "hit_p95_ms"), num(c, "misses"), num(c, "miss_p95_ms"));
+            fprintf(out, "  %-7s   cache: %.0f hits (p95 %s), %.0f misses (p95 %s)\n", "",
+                    num(c, "hits"), ms_or_dash(obj(c, "hit_p95_ms"), hp, sizeof hp),
+                    num(c, "misses"), ms_or_dash(obj(c, "miss_p95_ms"), mp, sizeof mp));
     }
 }
 
@@ -179,6 +190,29 @@ static void print_upstreams(const cJSON *ups, FILE *out)
     }
 }
 
+/* What the agent could not follow, so that a count below the server's own
+ * is explained where it is read (docs/REQUESTS.md). */
+static void print_not_tracked(const cJSON *nt, FILE *out)
+{
+    static const char *const what[][2] = {
+        {"framing_errors", "connections whose bytes could not be framed (not followed after)"},
+        {"pipeline_overflow", "pipelined requests past the 8 kept per connection (not reported)"},
+        {"connections_dropped", "connections past CHIM_MAX_CONNS"},
+        {"routes_dropped", "exchanges with the route table full"},
+        {"peers_dropped", "upstream calls with the peer table full"},
+        {"route_overflow", "requests past CHIM_MAX_ROUTES, counted as {other}"},
+        {"contended", "socket events skipped while another thread held the connection"},
+        {"upgraded", "connections upgraded (101, CONNECT): not followed after"}};
+    int any = 0;
+    for (size_t i = 0; i < sizeof what / sizeof what[0]; i++) {
+        double v = num(nt, what[i][0]);
+        if (v > 0)
+            fprintf(out, "%s %.0f %s", any++ ? ";" : "Not tracked:", v, what[i][1]);
+    }
+    if (any)
+        fprintf(out, "\n");
+}
+
 static void print_net(const cJSON *r, FILE *out)
 {
     const cJSON *h = obj(r, "http_server");
@@ -196,6 +230,7 @@ static void print_net(const cJSON *r, FILE *out)
         fprintf(out, "Network: %s in, %s out; CPU %.2f s\n",
                 chim_fmt_bytes(num(n, "bytes_in"), in, sizeof in),
                 chim_fmt_bytes(num(n, "bytes_out"), outb, sizeof outb), num(res, "cpu_seconds"));
+    print_not_tracked(n ? obj(n, "not_tracked") : NULL, out);
     const cJSON *b, *spots = n ? obj(n, "blind_spots") : NULL;
     cJSON_ArrayForEach(b, spots)
     {

@@ -379,7 +379,7 @@ Test(proto_http, garbage_goes_to_error)
 
 Test(proto_http, header_section_limit)
 {
-    static char big[80000];
+    static char big[CHIM_HTTP_HEAD_MAX + 16000];
     strcpy(big, "GET / HTTP/1.1\r\nX-Big: ");
     size_t n = strlen(big);
     memset(big + n, 'a', sizeof big - n - 1);
@@ -880,18 +880,19 @@ static size_t head_of(char *buf, size_t total, const char *eol)
 
 Test(proto_http, fast_header_limit_exact)
 {
-    /* The head may be 64 KiB exactly (its last LF included), not one byte
-     * more; both with CRLF and bare LF, whole and cut anywhere near the end. */
-    static char buf[70000];
+    /* The head may be CHIM_HTTP_HEAD_MAX bytes exactly (its last LF
+     * included), not one byte more; both with CRLF and bare LF, whole and
+     * cut anywhere near the end. */
+    static char buf[CHIM_HTTP_HEAD_MAX + 8000];
     static struct chim_http_conn a, b;
     static struct log la, lb;
     const char *eols[] = {"\r\n", "\n"};
     for (int e = 0; e < 2; e++) {
-        for (size_t total = 65534; total <= 65538; total++) {
+        for (size_t total = CHIM_HTTP_HEAD_MAX - 2; total <= CHIM_HTTP_HEAD_MAX + 2; total++) {
             size_t n = head_of(buf, total, eols[e]);
             cr_assert_eq(n, total);
             const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-            int want_err = total > 64 * 1024;
+            int want_err = total > CHIM_HTTP_HEAD_MAX;
             memset(&la, 0, sizeof la);
             chim_http_init(&a, CHIM_HTTP_SERVER);
             chim_http_feed(&a, IN, buf, n, 1, on_x, &la);
@@ -1098,13 +1099,13 @@ Test(proto_http, head_run_bad_lines_after_good_ones)
 
 Test(proto_http, head_run_limit_among_counted_lines)
 {
-    /* Many short lines that are only counted, the head 64 KiB give or take a
-     * few bytes: the limit applies at the same byte whole and cut. */
-    static char buf[70000];
+    /* Many short lines that are only counted, the head at the limit give or
+     * take a few bytes: the limit applies at the same byte whole and cut. */
+    static char buf[CHIM_HTTP_HEAD_MAX + 8000];
     static struct chim_http_conn a, b;
     static struct log la, lb;
     const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-    for (size_t total = 65532; total <= 65540; total++) {
+    for (size_t total = CHIM_HTTP_HEAD_MAX - 4; total <= CHIM_HTTP_HEAD_MAX + 4; total++) {
         size_t n = (size_t)sprintf(buf, "GET / HTTP/1.1\r\n");
         while (total - n > 60)
             n += (size_t)sprintf(buf + n, "X-Some-Header: 0123456789\r\n");
@@ -1117,8 +1118,8 @@ Test(proto_http, head_run_limit_among_counted_lines)
         chim_http_init(&a, CHIM_HTTP_SERVER);
         chim_http_feed(&a, IN, buf, n, 1, on_x, &la);
         chim_http_feed(&a, OUT, resp, strlen(resp), 2, on_x, &la);
-        cr_assert_eq(a.errors, (uint32_t)(total > 64 * 1024), "total %zu", total);
-        for (size_t cut = 0; cut <= n; cut += cut < 64 || cut > n - 64 ? 1 : 997) {
+        cr_assert_eq(a.errors, (uint32_t)(total > CHIM_HTTP_HEAD_MAX), "total %zu", total);
+        for (size_t cut = 0; cut <= n; cut += cut < 64 || cut > n - 64 ? 1 : 16381) {
             memset(&lb, 0, sizeof lb);
             chim_http_init(&b, CHIM_HTTP_SERVER);
             chim_http_feed(&b, IN, buf, cut, 1, on_x, &lb);
