@@ -33,10 +33,10 @@
 #define CHIM_HTTP_HOST_MAX  64  /* bytes of Host kept per connection */
 /* Bytes of a request or status line and its headers: past this the stream
  * is taken for something that is not HTTP (an error). Header lines are only
- * counted, never kept, so the limit bounds no memory; it is set well above
- * what servers accept (nginx's large_client_header_buffers, Python's 100
- * lines of 64 KiB). */
-#define CHIM_HTTP_HEAD_MAX (1024u * 1024u)
+ * counted, never kept, so the limit bounds no memory; it is above what
+ * servers accept (Python's http.server: 100 lines of 64 KiB, 6.4 MiB;
+ * nginx: large_client_header_buffers, 32 KiB by default). */
+#define CHIM_HTTP_HEAD_MAX (8u * 1024u * 1024u)
 
 /* Connection states (chim_http_conn.state). */
 enum {

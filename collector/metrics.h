@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "chim/hist.h"
 #include "chim/shm_net.h"
@@ -59,6 +60,14 @@ struct chim_metrics_peer {
     uint64_t count, errors, hits, misses;
     struct chim_metrics_hist lat;
 };
+
+/* The peer's hits and misses are wire-level cache lookups (Redis,
+ * memcached replies): an HTTP upstream's come from its X-Cache header and
+ * are not exported as lookups. */
+static inline int chim_metrics_peer_lookups(const struct chim_metrics_peer *x)
+{
+    return (x->hits || x->misses) && strcmp(x->protocol, "http") != 0;
+}
 
 /* A leak site among the top N (by live bytes) of the leak analysis. */
 struct chim_metrics_site {

@@ -158,7 +158,7 @@ static void cache_metrics(cJSON *ms, const struct chim_metrics *m,
     cJSON *pts = NULL;
     for (size_t k = 0; k < p->npeers; k++) {
         const struct chim_metrics_peer *x = &p->peers[k];
-        if (!x->hits && !x->misses)
+        if (!chim_metrics_peer_lookups(x))
             continue;
         if (!pts)
             pts = metric(ms, "chim.cache.requests", "{request}",

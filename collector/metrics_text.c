@@ -256,7 +256,7 @@ static void e_cache_wire(struct w *w, const struct family *fam)
         const struct chim_metrics_proc *p = &w->m->procs[i];
         for (size_t k = 0; k < p->npeers; k++) {
             const struct chim_metrics_peer *x = &p->peers[k];
-            if (!x->hits && !x->misses)
+            if (!chim_metrics_peer_lookups(x))
                 continue;
             const char *hit[] = {"peer", x->peer, "protocol", x->protocol, "result", "hit", NULL};
             const char *miss[] = {"peer", x->peer, "protocol", x->protocol, "result", "miss", NULL};

@@ -194,20 +194,29 @@ static void print_upstreams(const cJSON *ups, FILE *out)
  * is explained where it is read (docs/REQUESTS.md). */
 static void print_not_tracked(const cJSON *nt, FILE *out)
 {
-    static const char *const what[][2] = {
-        {"framing_errors", "connections whose bytes could not be framed (not followed after)"},
-        {"pipeline_overflow", "pipelined requests past the 8 kept per connection (not reported)"},
-        {"connections_dropped", "connections past CHIM_MAX_CONNS"},
-        {"routes_dropped", "exchanges with the route table full"},
-        {"peers_dropped", "upstream calls with the peer table full"},
-        {"route_overflow", "requests past CHIM_MAX_ROUTES, counted as {other}"},
-        {"contended", "socket events skipped while another thread held the connection"},
-        {"upgraded", "connections upgraded (101, CONNECT): not followed after"}};
+    /* key, then what one and what several are */
+    static const char *const what[][3] = {
+        {"framing_errors", "connection whose bytes could not be framed (not followed after)",
+         "connections whose bytes could not be framed (not followed after)"},
+        {"pipeline_overflow", "pipelined request past the 8 kept per connection (not reported)",
+         "pipelined requests past the 8 kept per connection (not reported)"},
+        {"connections_dropped", "connection past CHIM_MAX_CONNS",
+         "connections past CHIM_MAX_CONNS"},
+        {"routes_dropped", "exchange with the route table full",
+         "exchanges with the route table full"},
+        {"peers_dropped", "upstream call with the peer table full",
+         "upstream calls with the peer table full"},
+        {"route_overflow", "request past CHIM_MAX_ROUTES, counted as {other}",
+         "requests past CHIM_MAX_ROUTES, counted as {other}"},
+        {"contended", "socket event skipped while another thread held the connection",
+         "socket events skipped while another thread held the connection"},
+        {"upgraded", "connection upgraded (101, CONNECT): not followed after",
+         "connections upgraded (101, CONNECT): not followed after"}};
     int any = 0;
     for (size_t i = 0; i < sizeof what / sizeof what[0]; i++) {
         double v = num(nt, what[i][0]);
         if (v > 0)
-            fprintf(out, "%s %.0f %s", any++ ? ";" : "Not tracked:", v, what[i][1]);
+            fprintf(out, "%s %.0f %s", any++ ? ";" : "Not tracked:", v, what[i][v == 1 ? 1 : 2]);
     }
     if (any)
         fprintf(out, "\n");
