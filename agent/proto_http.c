@@ -983,13 +983,6 @@ static inline uint64_t ld64(const void *p)
     return v;
 }
 
-static inline uint16_t ld16(const void *p)
-{
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return v;
-}
-
 static inline uint32_t ld32(const void *p)
 {
     uint32_t v;
