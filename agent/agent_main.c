@@ -189,6 +189,7 @@ static __attribute__((noreturn)) void leave_now(exit_fn next, int code)
         note_exit(code);
         if (chim__tls.slot)
             chim__slot_flush(chim__tls.slot);
+        chim__leak_quick_exit();
         chim__seg_mark_exited();
     }
     leave(next, code);

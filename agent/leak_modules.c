@@ -12,6 +12,7 @@
  * the unwinder's per-frame tests.
  */
 #include <elf.h>
+#include <errno.h>
 #include <link.h>
 #include <string.h>
 #include <unistd.h>
@@ -115,6 +116,29 @@ static void note_ranges(uint32_t flags, uintptr_t lo, uintptr_t hi)
     }
 }
 
+/* The path the collector will open: the loader keeps a dlopen'ed name as
+ * given, so a relative one ("./libx.so") is made absolute against the
+ * current directory now (the collector runs elsewhere, maybe after the
+ * process is gone). getcwd with a buffer allocates nothing. */
+static void module_path(const char *path, char *out, size_t n)
+{
+    char cwd[sizeof((struct chim_module *)0)->path];
+    int saved = errno;
+    if (path[0] && path[0] != '/' && strchr(path, '/') && getcwd(cwd, sizeof cwd)) {
+        while (path[0] == '.' && path[1] == '/')
+            path += 2;
+        size_t k = strlen(cwd);
+        chim__strlcpy(out, cwd, n);
+        if (k + 1 < n) {
+            out[k] = '/';
+            chim__strlcpy(out + k + 1, path, n - k - 1);
+        }
+    } else {
+        chim__strlcpy(out, path, n);
+    }
+    errno = saved;
+}
+
 /* Appends a new entry for object `o`, or marks its existing entry seen. */
 static void add_object(struct dl_phdr_info *o, int first)
 {
@@ -153,7 +177,7 @@ static void add_object(struct dl_phdr_info *o, int first)
     if ((flags & CHIM_MOD_MAIN) && chim__seg)
         chim__strlcpy(e->path, chim__seg->exe, sizeof e->path);
     else
-        chim__strlcpy(e->path, path, sizeof e->path);
+        module_path(path, e->path, sizeof e->path);
     __atomic_store_n(&e->state, CHIM_LEAK_READY, __ATOMIC_RELEASE);
     seen[i] = 1;
 }

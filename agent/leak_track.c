@@ -1246,6 +1246,18 @@ void chim__leak_fini(void)
     chim__tls.in_agent = 0;
 }
 
+/* _exit, _Exit: no destructors and no exit scan, but the threads' pending
+ * site deltas reach the segment, so blocks still live count as unfreed at
+ * exit (a forked worker that leaves with _exit, a shell). */
+void chim__leak_quick_exit(void)
+{
+    if (!active)
+        return;
+    chim__tls.in_agent = 1;
+    fold_all_shards();
+    chim__tls.in_agent = 0;
+}
+
 /* ---- fork ----------------------------------------------------------------- */
 
 /* The parent's segment, moved aside in the child so its sections can be
@@ -1288,6 +1300,12 @@ static void copy_section(const struct chim_shm_header *old, uint32_t kind)
 void chim__leak_fork_child(void)
 {
     chim__threads_reset_child();
+    /* A new seed (this thread's id differs from the parent's) and a new gap:
+     * forked workers must not repeat each other's samples, or their errors
+     * would add up instead of averaging out. */
+    rng = 0;
+    if (mode == CHIM_MODE_SAMPLE)
+        chim__tls.leak_left = next_gap();
     if (!held)
         return;
     if (chim__seg && chim__sec_base[CHIM_SEC_LEAKS]) {

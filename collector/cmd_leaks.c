@@ -158,6 +158,10 @@ static int parse(int argc, char **argv, struct leaks_args *a)
         fprintf(stderr, "chimcollect leaks: unknown format '%s' (text or json)\n", a->format);
         return 2;
     }
+    if (a->folded && !strcmp(a->format, "json")) {
+        fprintf(stderr, "chimcollect leaks: --folded writes folded stacks, not json: use one\n");
+        return 2;
+    }
     return 0;
 }
 

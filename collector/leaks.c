@@ -150,6 +150,7 @@ struct lsite {
     int nstack;
     double rep_live;
     double count, live, allocs, frees, alloc_bytes, old_bytes, oldest_age_s;
+    double live_count; /* blocks live (count becomes the class's blocks in decide) */
     double leaked_bytes, leaked_blocks, indirect_bytes, indirect_blocks;
     double reachable_bytes, reachable_blocks;
     double *series;           /* live bytes at each point of the window */
@@ -565,6 +566,7 @@ static void account(struct lproc *p, const struct lstack *st, const struct chim_
     double live = live_of(s);
     z->live += live;
     z->count += (double)(int64_t)(s->alloc_w - s->free_w) / CHIM_LEAK_WUNIT;
+    z->live_count += (double)(int64_t)(s->alloc_w - s->free_w) / CHIM_LEAK_WUNIT;
     z->allocs += (double)s->alloc_w / CHIM_LEAK_WUNIT;
     z->frees += (double)s->free_w / CHIM_LEAK_WUNIT;
     z->alloc_bytes += (double)s->alloc_bytes;
@@ -746,6 +748,17 @@ static int shown(const struct chim_leaks *l, const struct lsite *z)
 
 /* ---- suppressions --------------------------------------------------------- */
 
+/* "word:rest" with a single ':' after an identifier: another tool's
+ * suppression type (LeakSanitizer's called_from_lib:, valgrind's ...).
+ * "Foo::bar" (a C++ name) and globs are patterns. */
+static int typed(const char *s)
+{
+    const char *c = s;
+    while (isalnum((unsigned char)*c) || *c == '_')
+        c++;
+    return c > s && c[0] == ':' && c[1] != ':' && !strchr(s, '*');
+}
+
 static int load_patterns(struct chim_leaks *l, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
@@ -766,7 +779,7 @@ static int load_patterns(struct chim_leaks *l, const char *path, char *err, size
             continue;
         if (!strncmp(s, "leak:", 5))
             s += 5;
-        else if (strchr(s, ':') && !strchr(s, '*')) {
+        else if (typed(s)) {
             snprintf(err, errlen, "%s:%d: unknown suppression type (use leak:PATTERN)", path,
                      lineno);
             fclose(f);
@@ -890,7 +903,7 @@ static cJSON *site_json(const struct lproc *p, const struct lsite *z)
     if (z->bytes_stderr > 0)
         cJSON_AddNumberToObject(o, "bytes_stderr", round(z->bytes_stderr));
     cJSON_AddNumberToObject(o, "live_bytes", round(z->live));
-    cJSON_AddNumberToObject(o, "live_count", round((z->count)));
+    cJSON_AddNumberToObject(o, "live_count", round(z->live_count));
     cJSON_AddNumberToObject(o, "leaked_bytes", z->leaked_bytes);
     cJSON_AddNumberToObject(o, "indirect_bytes", z->indirect_bytes);
     cJSON_AddNumberToObject(o, "retained_bytes", z->reachable_bytes);
@@ -946,9 +959,9 @@ cJSON *chim_leaks_json(const struct chim_leaks *l)
     cJSON_AddStringToObject(r, "schema", "chim.leaks/1");
     cJSON *procs = cJSON_AddArrayToObject(r, "processes");
     cJSON *sites = cJSON_AddArrayToObject(r, "sites");
-    int emitted = 0;
     for (int i = 0; i < l->n; i++) {
         const struct lproc *p = &l->procs[i];
+        int emitted = 0; /* --top is per process, as in the text */
         cJSON_AddItemToArray(procs, proc_json(p));
         for (int k = 0; k < p->nsites; k++) {
             if (!shown(l, &p->sites[k]) || (l->opts.top && emitted >= l->opts.top))

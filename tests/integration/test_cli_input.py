@@ -36,6 +36,8 @@ one_line_error(collect("leaks", "--dir", d, "--min-bytes", "1x"), ["--min-bytes"
 one_line_error(collect("report", "--dir", d, "--pid", "12ab"), ["--pid", "12ab"],
                "report --pid 12ab")
 one_line_error(collect("leaks", "--dir", d, "stray"), ["unexpected", "stray"], "leaks stray arg")
+one_line_error(collect("leaks", "--dir", d, "--folded", "--format", "json"), ["--folded", "json"],
+               "leaks --folded --format json (one output or the other)")
 r = collect("leaks", "--dir", d, "--top", "0")
 check(r.returncode == 0, "leaks --top 0 (all sites) is accepted")
 def site_bytes(*args):

@@ -56,6 +56,10 @@ r, _ = remaining("--suppress", files[-1])
 err = r.stderr.strip().splitlines()
 check(r.returncode == 2 and len(err) == 1 and "unknown suppression" in err[0],
       f"a bad suppression line is an error ({r.returncode}, {r.stderr.strip()})")
+# A C++ qualified name is a pattern, not a type (no such site here: all stay).
+files.append(sup("Foo::bar"))
+r, got = remaining("--suppress", files[-1])
+check(r.returncode == 0 and got == lines, f"'Foo::bar' is a pattern ({r.returncode}, {got})")
 r, _ = remaining("--suppress", "/nonexistent.sup")
 check(r.returncode == 2 and "/nonexistent.sup" in r.stderr, "a missing file is an error")
 # The C runtime's own allocations: hidden, shown with --all.

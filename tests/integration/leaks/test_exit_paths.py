@@ -1,0 +1,88 @@
+"""Leak reports around the edges of a process's life, with small programs
+compiled here: a full-mode process that leaves with _exit (no destructors)
+still shows its unfreed blocks; a library dlopen'ed by a relative path is
+symbolized after dlclose, from another directory; forked workers in sample
+mode draw their own samples; `live_count` counts live blocks."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+from leaktest import *  # noqa: F401,F403
+
+CC = shutil.which("cc") or shutil.which("gcc")
+if not CC:
+    skip("no C compiler")
+work = tempfile.mkdtemp(prefix="chimexit-")
+
+
+def build(name, src, *flags):
+    path = os.path.join(work, name + ".c")
+    with open(path, "w") as f:
+        f.write(src)
+    out = os.path.join(work, name)
+    subprocess.run([CC, "-g", "-O0", "-fno-omit-frame-pointer", path, "-o", out, *flags],
+                   check=True)
+    return out
+
+
+def sites(d):
+    r = subprocess.run([COLLECT, "leaks", "--dir", d, "--format", "json"], capture_output=True,
+                       text=True, check=True, cwd="/")
+    return json.loads(r.stdout)["sites"]
+
+
+# _exit: the thread's pending site deltas reach the segment.
+qexit = build("qexit", """#include <stdlib.h>
+#include <unistd.h>
+static void *keep[10];
+static void leak_q(void) { for (int i = 0; i < 10; i++) keep[i] = malloc(200); }
+int main(void) { leak_q(); _exit(0); }
+""")
+d = segdir()
+subprocess.run([qexit], env=agent_env(d, CHIM_MODE="full"), check=True)
+got = [(s["function"], s["class"], s["count"], s["bytes"], s["live_count"]) for s in sites(d)]
+check(("leak_q", "leak", 10, 2000, 10) in got, f"a process that _exits shows its 10 blocks ({got})")
+
+# dlopen("./libleak.so"), dlclose, then the collector run from "/".
+lib = os.path.join(work, "libleak.so")
+with open(os.path.join(work, "libleak.c"), "w") as f:
+    f.write("#include <stdlib.h>\nvoid *lib_leak(void) { return malloc(200); }\n")
+subprocess.run([CC, "-g", "-O0", "-shared", "-fPIC", os.path.join(work, "libleak.c"), "-o", lib],
+               check=True)
+dl = build("dl", """#include <dlfcn.h>
+int main(void) {
+    void *h = dlopen("./libleak.so", RTLD_NOW);
+    void *(*f)(void) = (void *(*)(void))dlsym(h, "lib_leak");
+    for (int i = 0; i < 10; i++) f();
+    dlclose(h);
+    return 0;
+}
+""", "-ldl")
+d2 = segdir()
+subprocess.run([dl], env=agent_env(d2, CHIM_MODE="full"), check=True, cwd=work)
+got = [(s["function"], os.path.basename(s["file"]), s["count"]) for s in sites(d2)]
+check(("lib_leak", "libleak.c", 10) in got,
+      f"a library opened by a relative path is symbolized after dlclose ({got})")
+
+# Four forked workers, 16 MiB each in 32-byte blocks (32 samples expected), sample mode: each has
+# its own samples (a child used to repeat its parent's random sequence).
+pf = build("prefork", """#include <stdlib.h>
+#include <unistd.h>
+#include <sys/wait.h>
+static void work(void) { for (int i = 0; i < 524288; i++) { void *p = malloc(32); (void)p; } }
+int main(void) {
+    for (int k = 0; k < 4; k++)
+        if (fork() == 0) { work(); _exit(0); }
+    while (wait(NULL) > 0) ;
+    return 0;
+}
+""")
+d3 = segdir()
+subprocess.run([pf], env=agent_env(d3, CHIM_MODE="sample"), check=True)
+est = sorted(s["live_bytes"] for s in sites(d3) if s["function"] == "work")
+check(len(est) == 4 and len(set(est)) > 1, f"forked workers sample independently ({est})")
+
+shutil.rmtree(work, ignore_errors=True)
+finish([d, d2, d3])
