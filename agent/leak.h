@@ -71,16 +71,23 @@ extern uint64_t chim__leak_start_ms;
 void chim__modules_init(void);
 void chim__modules_refresh(void);
 int chim__in_agent_text(uintptr_t ip);
-/* The agent's and the C library's address ranges (the unwinder tests
- * frames against them inline). */
+/* The agent's, the C library's and the C++ library's address ranges (the
+ * unwinder tests frames against them inline). */
 struct chim_text_ranges {
-    uintptr_t agent_lo, agent_hi, libc_lo, libc_hi;
+    uintptr_t agent_lo, agent_hi, libc_lo, libc_hi, cxx_lo, cxx_hi;
 };
 extern struct chim_text_ranges chim__text;
 
 static inline int chim__in_libc_text(uintptr_t ip)
 {
     return ip - chim__text.libc_lo < chim__text.libc_hi - chim__text.libc_lo;
+}
+
+/* ip is in libstdc++ (operator new and its kin, built without frame
+ * pointers: a frame-pointer walk from there loses their caller). */
+static inline int chim__in_cxx_text(uintptr_t ip)
+{
+    return ip - chim__text.cxx_lo < chim__text.cxx_hi - chim__text.cxx_lo;
 }
 /* Calls fn for each writable PT_LOAD of every loaded object except the
  * agent (the scan's data/bss roots) and for the calling thread's TLS block

@@ -104,8 +104,12 @@ static uint32_t module_flags(const char *path, uintptr_t lo, uintptr_t hi, int f
     return f;
 }
 
-static void note_ranges(uint32_t flags, uintptr_t lo, uintptr_t hi)
+static void note_ranges(uint32_t flags, const char *path, uintptr_t lo, uintptr_t hi)
 {
+    if (strstr(path, "/libstdc++.so")) {
+        chim__text.cxx_lo = lo;
+        chim__text.cxx_hi = hi;
+    }
     if (flags & CHIM_MOD_AGENT) {
         agent_lo = lo;
         agent_hi = hi;
@@ -148,7 +152,7 @@ static void add_object(struct dl_phdr_info *o, int first)
         return;
     const char *path = o->dlpi_name ? o->dlpi_name : "";
     uint32_t flags = module_flags(path, lo, hi, first);
-    note_ranges(flags, lo, hi);
+    note_ranges(flags, path, lo, hi);
     uint64_t n;
     struct chim_module *m = table(&n);
     if (!m)

@@ -120,7 +120,8 @@ int chim__unwind(uintptr_t ra, uintptr_t fp, uint64_t *ips, int max)
     uint32_t u = unwinder;
     if (u == CHIM_UNWIND_LIBUNWIND && unw_bt)
         return lu_walk(ra, ips, max);
-    if (u == CHIM_UNWIND_AUTO && unw_bt && (chim__in_libc_text(ra) || !know_stack()))
+    if (u == CHIM_UNWIND_AUTO && unw_bt &&
+        (chim__in_libc_text(ra) || chim__in_cxx_text(ra) || !know_stack()))
         return lu_walk(ra, ips, max);
     if (!know_stack()) {
         ips[0] = ra; /* no bounds, no libunwind: the caller alone */

@@ -84,5 +84,36 @@ subprocess.run([pf], env=agent_env(d3, CHIM_MODE="sample"), check=True)
 est = sorted(s["live_bytes"] for s in sites(d3) if s["function"] == "work")
 check(len(est) == 4 and len(set(est)) > 1, f"forked workers sample independently ({est})")
 
+# C++ new at -O2, default (auto) unwinder: libstdc++'s operator new keeps no
+# frame pointer, so a frame-pointer walk lost its caller (both sites came
+# out as main, or as _Znwm); such stacks are now taken with libunwind.
+dirs = [d, d2, d3]
+CXX = shutil.which("g++") or shutil.which("c++")
+if CXX:
+    cpp = os.path.join(work, "newleak.cpp")
+    with open(cpp, "w") as f:
+        f.write("""#include <cstdio>
+struct A { char b[48]; };
+static A *keep1[25];
+static char *keep2[5];
+__attribute__((noinline)) void leak_new() { for (int i = 0; i < 25; i++) keep1[i] = new A; }
+__attribute__((noinline)) void leak_arr() { for (int i = 0; i < 5; i++) keep2[i] = new char[1000]; }
+int main() {
+    leak_new();
+    leak_arr();
+    std::printf("%p %p\\n", (void *)keep1[0], (void *)keep2[0]);
+    keep1[0] = 0;
+    keep2[0] = 0;
+    return 0;
+}
+""")
+    exe = os.path.join(work, "newleak")
+    subprocess.run([CXX, "-g", "-O2", cpp, "-o", exe], check=True)
+    d4 = segdir()
+    subprocess.run([exe], env=agent_env(d4, CHIM_MODE="full"), check=True, capture_output=True)
+    got = sorted((s["function"], s["line"], s["class"], s["count"]) for s in sites(d4))
+    check(("leak_arr", 6, "leak", 1) in got and ("leak_new", 5, "leak", 1) in got,
+          f"C++ new: each leak at its own caller ({got})")
+    dirs.append(d4)
 shutil.rmtree(work, ignore_errors=True)
-finish([d, d2, d3])
+finish(dirs)
