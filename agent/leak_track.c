@@ -1246,6 +1246,25 @@ void chim__leak_fini(void)
     chim__tls.in_agent = 0;
 }
 
+/* The thread is about to block (sleep, poll, select, epoll_wait, pause):
+ * its pending site deltas go to the segment first, so a thread that
+ * allocated and then waits is seen by `leaks` while it waits. Nothing to
+ * do (one load) unless this thread has full-mode deltas pending; skipped
+ * inside the agent (a signal handler that sleeps mid-event). */
+void chim__leak_idle(void)
+{
+    if (CHIM_LIKELY(shard_state != 1) || chim__tls.in_agent)
+        return;
+    struct shard *sh = my_shard;
+    if (!LD(sh->events) || LD(shards_closed))
+        return;
+    int saved = errno;
+    chim__tls.in_agent = 1;
+    shard_fold(sh, chim__leak_now_ms(), 1);
+    chim__tls.in_agent = 0;
+    errno = saved;
+}
+
 /* _exit, _Exit: no destructors and no exit scan, but the threads' pending
  * site deltas reach the segment, so blocks still live count as unfreed at
  * exit (a forked worker that leaves with _exit, a shell). */

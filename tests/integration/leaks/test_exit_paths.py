@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 
 from leaktest import *  # noqa: F401,F403
 
@@ -27,9 +28,9 @@ def build(name, src, *flags):
     return out
 
 
-def sites(d):
-    r = subprocess.run([COLLECT, "leaks", "--dir", d, "--format", "json"], capture_output=True,
-                       text=True, check=True, cwd="/")
+def sites(d, *args):
+    r = subprocess.run([COLLECT, "leaks", "--dir", d, "--format", "json", *args],
+                       capture_output=True, text=True, check=True, cwd="/")
     return json.loads(r.stdout)["sites"]
 
 
@@ -84,10 +85,29 @@ subprocess.run([pf], env=agent_env(d3, CHIM_MODE="sample"), check=True)
 est = sorted(s["live_bytes"] for s in sites(d3) if s["function"] == "work")
 check(len(est) == 4 and len(set(est)) > 1, f"forked workers sample independently ({est})")
 
+# Full mode, a burst then sleep: the thread's pending site deltas reach the
+# segment before it blocks, so `leaks` sees the burst while it sleeps, and
+# still after SIGKILL.
+idle = build("idle", """#include <stdlib.h>
+#include <unistd.h>
+static void *keep[500];
+static void leak_burst(void) { for (int i = 0; i < 500; i++) keep[i] = malloc(4000); }
+int main(void) { leak_burst(); sleep(30); return 0; }
+""")
+d5 = segdir()
+p = subprocess.Popen([idle], env=agent_env(d5, CHIM_MODE="full"))
+time.sleep(1.0)  # young blocks, still no class: --all shows the site whatever it is
+got = [(s["function"], s["live_count"], s["live_bytes"]) for s in sites(d5, "--all")]
+check(("leak_burst", 500, 2000000) in got, f"a burst is seen while its thread sleeps ({got})")
+p.kill()
+p.wait()
+got = [(s["function"], s["live_count"], s["live_bytes"]) for s in sites(d5)]
+check(("leak_burst", 500, 2000000) in got, f"... and after SIGKILL ({got})")
+
 # C++ new at -O2, default (auto) unwinder: libstdc++'s operator new keeps no
 # frame pointer, so a frame-pointer walk lost its caller (both sites came
 # out as main, or as _Znwm); such stacks are now taken with libunwind.
-dirs = [d, d2, d3]
+dirs = [d, d2, d3, d5]
 CXX = shutil.which("g++") or shutil.which("c++")
 if CXX:
     cpp = os.path.join(work, "newleak.cpp")

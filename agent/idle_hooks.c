@@ -1,0 +1,99 @@
+/*
+ * idle_hooks.c - the calls a thread blocks in: sleep, usleep, nanosleep,
+ * clock_nanosleep, poll, select, epoll_wait, pause.
+ *
+ * In full mode each thread keeps its site counters' latest changes to
+ * itself (up to 1024 events, leak_track.c) and hands them to the segment as
+ * it goes on allocating. A thread that allocates and then waits would keep
+ * them out of sight for as long as it waits; so before it blocks they go to
+ * the segment. A call that cannot block (a zero timeout) passes straight
+ * through, and in count and sample mode every call costs one thread-local
+ * load. Each hook then calls the real function with the host's arguments:
+ * its result and errno are the real call's.
+ */
+#include <dlfcn.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "leak.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* next_: the real fn, resolved on first use. */
+#define REAL(fn)                                                                                   \
+    static __typeof__(fn) *next_;                                                                  \
+    if (CHIM_UNLIKELY(!next_))                                                                     \
+        *(void **)&next_ = dlsym(RTLD_NEXT, #fn);
+
+EXPORT unsigned int sleep(unsigned int s)
+{
+    REAL(sleep);
+    if (s)
+        chim__leak_idle();
+    return next_(s);
+}
+
+EXPORT int usleep(useconds_t us)
+{
+    REAL(usleep);
+    if (us)
+        chim__leak_idle();
+    return next_(us);
+}
+
+EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
+{
+    REAL(nanosleep);
+    chim__leak_idle();
+    return next_(req, rem);
+}
+
+EXPORT int clock_nanosleep(clockid_t c, int flags, const struct timespec *req, struct timespec *rem)
+{
+    REAL(clock_nanosleep);
+    chim__leak_idle();
+    return next_(c, flags, req, rem);
+}
+
+EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+    REAL(poll);
+    if (timeout)
+        chim__leak_idle();
+    return next_(fds, n, timeout);
+}
+
+/* poll as _FORTIFY_SOURCE builds call it. */
+EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
+{
+    REAL(__poll_chk);
+    if (timeout)
+        chim__leak_idle();
+    return next_(fds, n, timeout, fdslen);
+}
+
+EXPORT int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *timeout)
+{
+    REAL(select);
+    if (!timeout || timeout->tv_sec || timeout->tv_usec)
+        chim__leak_idle();
+    return next_(n, r, w, e, timeout);
+}
+
+EXPORT int epoll_wait(int fd, struct epoll_event *ev, int max, int timeout)
+{
+    REAL(epoll_wait);
+    if (timeout)
+        chim__leak_idle();
+    return next_(fd, ev, max, timeout);
+}
+
+EXPORT int pause(void)
+{
+    REAL(pause);
+    chim__leak_idle();
+    return next_();
+}
