@@ -21,7 +21,17 @@ struct chim_fdent {
 };
 
 /* Protocol of a connection, decided from its first bytes. */
-enum { CONN_UNDECIDED = 0, CONN_HTTP, CONN_REDIS, CONN_MEMCACHED, CONN_TURNS, CONN_OPAQUE };
+/* CONN_LOST: HTTP whose framing was lost; taken up again at the next
+ * request that starts a buffer on the request side. */
+enum {
+    CONN_UNDECIDED = 0,
+    CONN_HTTP,
+    CONN_REDIS,
+    CONN_MEMCACHED,
+    CONN_TURNS,
+    CONN_OPAQUE,
+    CONN_LOST
+};
 
 struct chim_conn {
     uint32_t next_free; /* pool free list */

@@ -396,6 +396,16 @@ static int memcache_cmd(const char *b, size_t n)
     return 0;
 }
 
+/* A whole "METHOD /" at the start of b: where a connection whose framing
+ * was lost can be taken up again (a body is unlikely to start so). */
+static int request_start(const char *b, size_t n)
+{
+    size_t l = 0;
+    while (l < n && l < 8 && b[l] >= 'A' && b[l] <= 'Z')
+        l++;
+    return l >= 3 && l + 1 < n && b[l] == ' ' && b[l + 1] == '/' && starts_with_method(b, n);
+}
+
 static int ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
@@ -454,10 +464,17 @@ static void feed(struct chim_conn *c, int dir, const char *b, size_t n, uint64_t
         if (c->p.http.state == CHIM_HTTP_ST_ERROR) {
             STAT(framing_errors, 1);
             STAT(pipeline_overflow, c->p.http.overflow);
-            c->proto = CONN_OPAQUE;
+            c->proto = CONN_LOST;
         } else if (c->p.http.state == CHIM_HTTP_ST_PASSTHROUGH) {
             STAT(upgraded, 1);
             c->proto = CONN_OPAQUE;
+        }
+        break;
+    case CONN_LOST: /* the request side starts a buffer with a request: frame again */
+        if ((c->kind == CHIM_FD_IN) == (dir == CHIM_NET_IN) && request_start(b, n)) {
+            chim_http_init(&c->p.http, c->kind == CHIM_FD_IN ? CHIM_HTTP_SERVER : CHIM_HTTP_CLIENT);
+            c->proto = CONN_HTTP;
+            feed(c, dir, b, n, now);
         }
         break;
     case CONN_REDIS:

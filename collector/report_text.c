@@ -196,8 +196,10 @@ static void print_not_tracked(const cJSON *nt, FILE *out)
 {
     /* key, then what one and what several are */
     static const char *const what[][3] = {
-        {"framing_errors", "connection whose bytes could not be framed (not followed after)",
-         "connections whose bytes could not be framed (not followed after)"},
+        {"framing_errors",
+         "connection whose bytes could not be framed (followed again from its next request)",
+         "connections whose bytes could not be framed (followed again from their next "
+         "request)"},
         {"pipeline_overflow", "pipelined request past the 8 kept per connection (not reported)",
          "pipelined requests past the 8 kept per connection (not reported)"},
         {"connections_dropped", "connection past CHIM_MAX_CONNS",
