@@ -116,6 +116,8 @@ __attribute__((constructor(101))) static void chim_agent_init(void)
     read_settings();
     chim__resolve_next();
     resolve_exits();
+    chim__net_hooks_resolve();
+    chim__idle_hooks_resolve();
     if (!chim__cfg.disabled) {
         chim__net_init(); /* before the segment: it adds sections */
         have_key = pthread_key_create(&exit_key, thread_exit) == 0;

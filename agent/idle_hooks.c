@@ -22,11 +22,38 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-/* next_: the real fn, resolved on first use. */
+/* poll as _FORTIFY_SOURCE builds call it (declared by glibc only there). */
+int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen);
+
+/* The real functions: looked up in the agent's constructor (see
+ * chim__net_hooks_resolve for why), or on first use before it. */
+static struct {
+    __typeof__(sleep) *sleep;
+    __typeof__(usleep) *usleep;
+    __typeof__(nanosleep) *nanosleep;
+    __typeof__(clock_nanosleep) *clock_nanosleep;
+    __typeof__(poll) *poll;
+    __typeof__(__poll_chk) *__poll_chk;
+    __typeof__(select) *select;
+    __typeof__(epoll_wait) *epoll_wait;
+    __typeof__(pause) *pause;
+} real;
+
+#define LOOKUP(fn)                                                                                 \
+    if (!real.fn)                                                                                  \
+        *(void **)&real.fn = dlsym(RTLD_NEXT, #fn);
+
+void chim__idle_hooks_resolve(void)
+{
+    LOOKUP(sleep) LOOKUP(usleep) LOOKUP(nanosleep) LOOKUP(clock_nanosleep) LOOKUP(poll);
+    LOOKUP(__poll_chk) LOOKUP(select) LOOKUP(epoll_wait) LOOKUP(pause);
+}
+
+/* next_: the real fn. */
 #define REAL(fn)                                                                                   \
-    static __typeof__(fn) *next_;                                                                  \
-    if (CHIM_UNLIKELY(!next_))                                                                     \
-        *(void **)&next_ = dlsym(RTLD_NEXT, #fn);
+    if (CHIM_UNLIKELY(!real.fn))                                                                   \
+        LOOKUP(fn);                                                                                \
+    __typeof__(fn) *next_ = real.fn;
 
 EXPORT unsigned int sleep(unsigned int s)
 {
@@ -66,7 +93,6 @@ EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
     return next_(fds, n, timeout);
 }
 
-/* poll as _FORTIFY_SOURCE builds call it. */
 EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
 {
     REAL(__poll_chk);

@@ -58,6 +58,26 @@ static struct real_fns real;
     (CHIM_LIKELY(real.name != NULL) ? real.name                                                    \
                                     : (*(void **)&real.name = dlsym(RTLD_NEXT, sym), real.name))
 
+/* Every real function, looked up in the agent's constructor: a lookup from
+ * a hook takes the loader's lock, which a library's constructor holds
+ * while dlopen runs it; one that waits for a thread making its first such
+ * call would never get it back. The lazy lookup stays for calls made
+ * before the constructor. */
+void chim__net_hooks_resolve(void)
+{
+#define R(name, sym)                                                                               \
+    if (!real.name)                                                                                \
+        *(void **)&real.name = dlsym(RTLD_NEXT, sym);
+    R(accept, "accept") R(accept4, "accept4") R(connect, "connect") R(close, "close");
+    R(close_range, "close_range") R(dup, "dup") R(dup2, "dup2") R(dup3, "dup3");
+    R(read, "read") R(read_chk, "__read_chk") R(readv, "readv") R(recv, "recv");
+    R(recv_chk, "__recv_chk") R(recvfrom, "recvfrom") R(recvfrom_chk, "__recvfrom_chk");
+    R(recvmsg, "recvmsg") R(recvmmsg, "recvmmsg") R(send, "send") R(sendto, "sendto");
+    R(sendmsg, "sendmsg") R(sendmmsg, "sendmmsg") R(sendfile, "sendfile") R(splice, "splice");
+    R(shutdown, "shutdown") R(syscall, "syscall") R(write, "write") R(writev, "writev");
+#undef R
+}
+
 #define TRACKING() CHIM_LIKELY(chim__net_on)
 
 /* Data on fd is worth a look: tracking is on and fd is not a descriptor

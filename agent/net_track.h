@@ -27,6 +27,9 @@ enum chim_fd_kind {
 extern int chim__net_on;
 
 void chim__net_init(void);
+/* net_hooks.c, idle_hooks.c: look up every real function (constructor). */
+void chim__net_hooks_resolve(void);
+void chim__idle_hooks_resolve(void);
 void chim__net_fork_child(void);
 /* accept/connect succeeded (peer: connect's address, or NULL). */
 void chim__net_opened(int fd, int kind, const struct sockaddr *peer);

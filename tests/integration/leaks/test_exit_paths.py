@@ -104,6 +104,47 @@ p.wait()
 got = [(s["function"], s["live_count"], s["live_bytes"]) for s in sites(d5)]
 check(("leak_burst", 500, 2000000) in got, f"... and after SIGKILL ({got})")
 
+# A plugin whose constructor (run by dlopen, under the loader's lock) waits
+# for a helper thread that polls and writes: a hook looking its real
+# function up on first use took that lock and hung the process. The real
+# functions are now looked up in the agent's constructor.
+with open(os.path.join(work, "ctor.c"), "w") as f:
+    f.write("""#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+static volatile int ready;
+static void *bg(void *a) { poll(NULL, 0, 1); (void)!write(1, "", 0); ready = 1; return a; }
+__attribute__((constructor)) static void init(void) {
+    pthread_t t;
+    pthread_create(&t, 0, bg, 0);
+    while (!ready) sched_yield();
+    pthread_join(t, 0);
+}
+int plugin_ok(void) { return ready; }
+""")
+subprocess.run([CC, "-g", "-shared", "-fPIC", os.path.join(work, "ctor.c"), "-o",
+                os.path.join(work, "libctor.so"), "-lpthread"], check=True)
+ctor = build("ctormain", """#include <dlfcn.h>
+#include <stdio.h>
+int main(void) {
+    void *h = dlopen("./libctor.so", RTLD_NOW);
+    int (*f)(void) = h ? (int (*)(void))dlsym(h, "plugin_ok") : 0;
+    printf("plugin_ok=%d\\n", f ? f() : -1);
+    return 0;
+}
+""", "-ldl")
+for mode in ("count", "full"):
+    d6 = segdir()
+    try:
+        r = subprocess.run([ctor], env=agent_env(d6, CHIM_MODE=mode), cwd=work, capture_output=True,
+                           text=True, timeout=20)
+        ok = r.returncode == 0 and r.stdout.strip() == "plugin_ok=1"
+    except subprocess.TimeoutExpired:
+        ok = False
+    check(ok, f"{mode} mode: a plugin's constructor waiting for a polling thread does not hang")
+    shutil.rmtree(d6, ignore_errors=True)
+
 # C++ new at -O2, default (auto) unwinder: libstdc++'s operator new keeps no
 # frame pointer, so a frame-pointer walk lost its caller (both sites came
 # out as main, or as _Znwm); such stacks are now taken with libunwind.
