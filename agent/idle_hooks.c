@@ -1,6 +1,6 @@
 /*
  * idle_hooks.c - the calls a thread blocks in: sleep, usleep, nanosleep,
- * clock_nanosleep, poll, select, epoll_wait, pause.
+ * clock_nanosleep, poll, ppoll, select, epoll_wait, epoll_pwait, pause.
  *
  * In full mode each thread keeps its site counters' latest changes to
  * itself (up to 1024 events, leak_track.c) and hands them to the segment as
@@ -13,6 +13,7 @@
  */
 #include <dlfcn.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <time.h>
@@ -36,6 +37,8 @@ static struct {
     __typeof__(__poll_chk) *__poll_chk;
     __typeof__(select) *select;
     __typeof__(epoll_wait) *epoll_wait;
+    __typeof__(epoll_pwait) *epoll_pwait;
+    __typeof__(ppoll) *ppoll;
     __typeof__(pause) *pause;
 } real;
 
@@ -46,7 +49,8 @@ static struct {
 void chim__idle_hooks_resolve(void)
 {
     LOOKUP(sleep) LOOKUP(usleep) LOOKUP(nanosleep) LOOKUP(clock_nanosleep) LOOKUP(poll);
-    LOOKUP(__poll_chk) LOOKUP(select) LOOKUP(epoll_wait) LOOKUP(pause);
+    LOOKUP(__poll_chk)
+    LOOKUP(select) LOOKUP(epoll_wait) LOOKUP(epoll_pwait) LOOKUP(ppoll) LOOKUP(pause);
 }
 
 /* next_: the real fn. */
@@ -115,6 +119,23 @@ EXPORT int epoll_wait(int fd, struct epoll_event *ev, int max, int timeout)
     if (timeout)
         chim__leak_idle();
     return next_(fd, ev, max, timeout);
+}
+
+/* libuv (Node) waits here. */
+EXPORT int epoll_pwait(int fd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask)
+{
+    REAL(epoll_pwait);
+    if (timeout)
+        chim__leak_idle();
+    return next_(fd, ev, max, timeout, mask);
+}
+
+EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, const sigset_t *mask)
+{
+    REAL(ppoll);
+    if (!timeout || timeout->tv_sec || timeout->tv_nsec)
+        chim__leak_idle();
+    return next_(fds, n, timeout, mask);
 }
 
 EXPORT int pause(void)
