@@ -400,10 +400,8 @@ static int memcache_cmd(const char *b, size_t n)
  * was lost can be taken up again (a body is unlikely to start so). */
 static int request_start(const char *b, size_t n)
 {
-    size_t l = 0;
-    while (l < n && l < 8 && b[l] >= 'A' && b[l] <= 'Z')
-        l++;
-    return l >= 3 && l + 1 < n && b[l] == ' ' && b[l + 1] == '/' && starts_with_method(b, n);
+    const char *sp = memchr(b, ' ', n < 9 ? n : 9); /* after the longest method */
+    return sp && sp + 1 < b + n && sp[1] == '/' && starts_with_method(b, n);
 }
 
 static int ends_with(const char *s, const char *suffix)

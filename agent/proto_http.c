@@ -77,8 +77,7 @@ enum { H_NONE, H_CL, H_TE, H_HOST, H_CONN, H_XCACHE };
 /* Response flags (chim_http_conn.resp_flags). */
 #define RF_FIRST 0x01 /* t_resp_first of the final response is set */
 
-#define HDR_LIMIT CHIM_HTTP_HEAD_MAX
-#define CL_LIMIT  (1ull << 62)
+#define CL_LIMIT (1ull << 62)
 
 enum { M_OTHER, M_GET, M_HEAD, M_POST, M_PUT, M_DELETE, M_PATCH, M_OPTIONS, M_CONNECT, M_TRACE };
 static const char *const methods[] = {"OTHER",  "GET",   "HEAD",    "POST",    "PUT",
@@ -919,7 +918,7 @@ static int step_chunk(struct chim_http_conn *c, struct chim__http_stream *s, uns
 static int step_byte(struct chim_http_conn *c, struct chim__http_stream *s, unsigned char ch,
                      uint64_t now, chim_http_cb cb, void *ctx)
 {
-    if (++s->hbytes > HDR_LIMIT)
+    if (++s->hbytes > CHIM_HTTP_HEAD_MAX)
         return -1;
     switch (s->st) {
     case S_METHOD:
@@ -1143,7 +1142,7 @@ static inline size_t eol_len(const unsigned char *p, size_t e, size_t n)
 /* The header limit as step_byte applies it, for k more bytes. */
 static inline int fits(const struct chim__http_stream *s, size_t k)
 {
-    return k <= HDR_LIMIT - s->hbytes;
+    return k <= CHIM_HTTP_HEAD_MAX - s->hbytes;
 }
 
 static inline int is_digit(unsigned char ch)
@@ -1396,10 +1395,7 @@ static int header_read(struct chim_http_conn *c, struct chim__http_stream *s,
             value_run(c, s, v, n);
         fl = s->flags;
     }
-    s->flags = fl;
-    s->hkind = H_NONE;
-    s->remain = 0;
-    s->pos = 0;
+    s->flags = fl; /* the rest of the line's state: taken() after the run */
     return 1;
 }
 
@@ -1448,7 +1444,7 @@ static size_t head_lines(struct chim_http_conn *c, struct chim__http_stream *s, 
                          const unsigned char *p, size_t n, uint64_t now, chim_http_cb cb, void *ctx)
 {
     unsigned want = read_set(c, s) | B_EOL, m;
-    size_t room = HDR_LIMIT - s->hbytes, a = 0, b = 0, el = 0;
+    size_t room = CHIM_HTTP_HEAD_MAX - s->hbytes, a = 0, b = 0, el = 0;
     if (n > room)
         n = room;
     if (n < 16)
@@ -1544,7 +1540,7 @@ void chim_http_feed(struct chim_http_conn *c, int dir, const char *buf, size_t l
         if (k) {
             add_bytes(c, is_req, k);
             s->hbytes += (uint32_t)k;
-            if (s->hbytes > HDR_LIMIT) {
+            if (s->hbytes > CHIM_HTTP_HEAD_MAX) {
                 fail(c);
                 break;
             }

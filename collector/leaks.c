@@ -565,8 +565,9 @@ static void account(struct lproc *p, const struct lstack *st, const struct chim_
     struct lsite *z = &p->sites[st->site];
     double live = live_of(s);
     z->live += live;
-    z->count += (double)(int64_t)(s->alloc_w - s->free_w) / CHIM_LEAK_WUNIT;
-    z->live_count += (double)(int64_t)(s->alloc_w - s->free_w) / CHIM_LEAK_WUNIT;
+    double blocks = (double)(int64_t)(s->alloc_w - s->free_w) / CHIM_LEAK_WUNIT;
+    z->count += blocks;
+    z->live_count += blocks;
     z->allocs += (double)s->alloc_w / CHIM_LEAK_WUNIT;
     z->frees += (double)s->free_w / CHIM_LEAK_WUNIT;
     z->alloc_bytes += (double)s->alloc_bytes;

@@ -115,35 +115,29 @@ static double ms(uint64_t us)
     return (double)us / 1000.0;
 }
 
-static void add_percentiles(cJSON *o, const struct chim_hist *h, const char *prefix)
-{
-    static const double ps[] = {50, 90, 95, 99};
-    static const char *names[] = {"p50_ms", "p90_ms", "p95_ms", "p99_ms"};
-    char key[32];
-    for (int i = 0; i < 4; i++) {
-        snprintf(key, sizeof key, "%s%s", prefix, names[i]);
-        cJSON_AddNumberToObject(o, key, ms(chim_hist_percentile(h, ps[i])));
-    }
-    snprintf(key, sizeof key, "%smax_ms", prefix);
-    cJSON_AddNumberToObject(o, key, ms(chim_hist_max(h)));
-    snprintf(key, sizeof key, "%smean_ms", prefix);
-    cJSON_AddNumberToObject(o, key, chim_hist_mean(h) / 1000.0);
-}
-
-/* A cache side's percentiles, null when no request fell on that side (0 ms
- * would read as a measured latency). */
-static void add_side(cJSON *o, const struct chim_hist *h, const char *prefix)
+/* prefix + p50_ms, p90_ms, p95_ms, p99_ms, max_ms, mean_ms of h; with
+ * null_if_empty, nulls when h holds nothing (0 ms would read as measured). */
+static void add_latencies(cJSON *o, const struct chim_hist *h, const char *prefix,
+                          int null_if_empty)
 {
     static const char *names[] = {"p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms"};
+    static const double ps[] = {50, 90, 95, 99};
     char key[32];
-    if (h->count) {
-        add_percentiles(o, h, prefix);
-        return;
-    }
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    for (int i = 0; i < 6; i++) {
         snprintf(key, sizeof key, "%s%s", prefix, names[i]);
-        cJSON_AddNullToObject(o, key);
+        if (null_if_empty && !h->count)
+            cJSON_AddNullToObject(o, key);
+        else
+            cJSON_AddNumberToObject(o, key,
+                                    i < 4    ? ms(chim_hist_percentile(h, ps[i]))
+                                    : i == 4 ? ms(chim_hist_max(h))
+                                             : chim_hist_mean(h) / 1000.0);
     }
+}
+
+static void add_percentiles(cJSON *o, const struct chim_hist *h, const char *prefix)
+{
+    add_latencies(o, h, prefix, 0);
 }
 
 static cJSON *route_json(const struct acc *x)
@@ -168,8 +162,8 @@ static cJSON *route_json(const struct acc *x)
         cJSON *c = cJSON_AddObjectToObject(r, "cache");
         cJSON_AddNumberToObject(c, "hits", (double)x->hits);
         cJSON_AddNumberToObject(c, "misses", (double)x->misses);
-        add_side(c, &x->hit, "hit_");
-        add_side(c, &x->miss, "miss_");
+        add_latencies(c, &x->hit, "hit_", 1); /* a side no request fell on: nulls */
+        add_latencies(c, &x->miss, "miss_", 1);
     }
     return r;
 }
