@@ -117,12 +117,16 @@ uint32_t chim__leak_sections(struct chim_section *rows, uint32_t room)
     const struct chim_leak_settings *c = &chim__leakcfg;
     if (!wanted() || room < 4)
         return 0;
-    rows[0] =
+    uint32_t n = 0;
+    rows[n++] =
         (struct chim_section){CHIM_SEC_MODULES, sizeof(struct chim_module), 0, c->max_modules};
-    rows[1] = (struct chim_section){CHIM_SEC_STACKS, CHIM_STACK_ELEM(c->depth), 0, c->max_stacks};
-    rows[2] = (struct chim_section){CHIM_SEC_SITES, sizeof(struct chim_site), 0, c->max_stacks};
-    rows[3] = (struct chim_section){CHIM_SEC_LEAKS, sizeof(struct chim_leak_info), 0, 1};
-    return 4;
+    rows[n++] = (struct chim_section){CHIM_SEC_STACKS, CHIM_STACK_ELEM(c->depth), 0, c->max_stacks};
+    if (chim__cfg.mode == CHIM_MODE_FULL && room >= 5) /* before SITES: see shm_leak.h */
+        rows[n++] = (struct chim_section){CHIM_SEC_DELTAS, sizeof(struct chim_delta_row), 0,
+                                          CHIM_DELTA_ROWS};
+    rows[n++] = (struct chim_section){CHIM_SEC_SITES, sizeof(struct chim_site), 0, c->max_stacks};
+    rows[n++] = (struct chim_section){CHIM_SEC_LEAKS, sizeof(struct chim_leak_info), 0, 1};
+    return n;
 }
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -337,18 +341,19 @@ static void site_add(const struct site_delta *d, uint64_t now)
 /* In full mode every allocation and free changes a site: six atomic adds
  * per event on lines that every thread allocating from the same place
  * writes. Instead each thread keeps a small direct-mapped table of deltas
- * keyed by (stack, birth bucket), in agent-owned memory (a pool, so exit
- * and fork can fold every thread's table), and folds it into the segment
- * when a slot is needed by another key, every SHARD_BATCH events, when the
- * thread sees a new history epoch, at thread exit, fork and process exit.
- * The segment's site counters therefore lag a live thread by at most
- * SHARD_BATCH events or one epoch; they are exact once it has folded. The
- * owner updates its deltas with plain (relaxed) loads and stores; folding
- * takes them with atomic exchanges. Sample mode adds directly: its events
- * are rare. */
-#define SHARD_WAYS  64
-#define SHARD_BATCH 1024
-#define SHARD_POOL  1024
+ * keyed by (stack, birth bucket), its row of the segment's DELTAS section
+ * (shard i owns row i; a private row when the segment has none), and folds
+ * it into SITES when a way is needed by another key, every
+ * CHIM_DELTA_BATCH events, when the thread sees a new history epoch, before
+ * it blocks, at thread exit, fork and process exit. SITES therefore lag a
+ * live thread by at most a batch or one epoch; the collector adds the
+ * rows, so what it reports lags only a thread that is folding right then
+ * (shm_leak.h). The owner updates its deltas with plain (relaxed) loads and
+ * stores; folding by another thread (exit) takes them with atomic
+ * exchanges. Sample mode adds directly: its events are rare. */
+#define SHARD_WAYS  CHIM_DELTA_WAYS
+#define SHARD_BATCH CHIM_DELTA_BATCH
+#define SHARD_POOL  CHIM_DELTA_ROWS
 
 /* A thread's recent stacks and their ids (full mode): a stack seen again
  * costs one or two comparisons instead of a hash, a probe and a comparison. Ids
@@ -367,13 +372,14 @@ struct shard {
     uint32_t used;   /* claimed by a live thread */
     uint32_t events; /* since the last fold */
     uint64_t epoch_end_ms;
-    uint64_t now_ms;          /* time of the owner's last allocation */
-    struct chim_block parked; /* the owner's newest block, not yet in its table */
-    uint64_t parked_home;     /* its tab_home (the owner's move reuses it) */
-    uint32_t moving;          /* the owner is moving `parked` to its table */
+    uint64_t now_ms;            /* time of the owner's last allocation */
+    struct chim_delta_row *row; /* the segment's row i, or `priv` */
+    struct chim_block parked;   /* the owner's newest block, not yet in its table */
+    uint64_t parked_home;       /* its tab_home (the owner's move reuses it) */
+    uint32_t moving;            /* the owner is moving `parked` to its table */
     uint32_t reserved;
     struct table own; /* filled by the shard's owner only; kept when it exits */
-    _Alignas(64) struct site_delta d[SHARD_WAYS];
+    _Alignas(64) struct chim_delta_row priv; /* when the segment has no DELTAS */
     /* The owner's only; on lines of its own (other threads read `own` on
      * every free of this thread's blocks). */
     _Alignas(64) struct stack_memo memo[MEMO_WAYS];
@@ -390,14 +396,22 @@ static int shards_closed;        /* process exit: every event adds directly */
 #define ST(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 #define XCHG(x)  __atomic_exchange_n(&(x), 0, __ATOMIC_RELAXED)
 
-/* Moves one slot's deltas to the segment. The owning thread takes them
- * with plain loads and stores; another thread (exit, fork) exchanges them. */
-static void delta_fold(struct site_delta *e, uint64_t now, int owner)
+enum { BY_OWNER, BY_OTHER, COPY_ONLY };
+
+/* Moves one way's deltas to SITES. The owning thread takes them with plain
+ * loads and stores; another thread (exit) exchanges them; a fork child
+ * only reads its parent's (COPY_ONLY: they are the parent's to fold). */
+static void delta_fold(struct chim_site_delta *e, uint64_t now, int how)
 {
-#define TAKE(f) (owner ? (d.f = LD(e->f), ST(e->f, 0)) : (void)(d.f = XCHG(e->f)))
+#define TAKE(f)                                                                                    \
+    (how == BY_OWNER   ? (d.f = LD(e->f), ST(e->f, 0))                                             \
+     : how == BY_OTHER ? (void)(d.f = XCHG(e->f))                                                  \
+                       : (void)(d.f = LD(e->f)))
     struct site_delta d = {LD(e->stack), LD(e->bucket), 0, 0, 0, 0, 0, 0, 0};
     TAKE(allocs), TAKE(frees), TAKE(alloc_bytes), TAKE(free_bytes);
 #undef TAKE
+    if (d.bucket >= CHIM_AGE_BUCKETS)
+        return;
     /* Full mode: every block weighs one block, so weights are not kept. */
     d.alloc_w = d.allocs * CHIM_LEAK_WUNIT;
     d.free_w = d.frees * CHIM_LEAK_WUNIT;
@@ -405,12 +419,35 @@ static void delta_fold(struct site_delta *e, uint64_t now, int owner)
         site_add(&d, now);
 }
 
-static void shard_fold(struct shard *sh, uint64_t now, int owner)
+/* A fold is bracketed by two increments of the row's `seq` (odd inside):
+ * the collector leaves out a row whose fold it may have seen half of. */
+static inline void row_seq_bump(struct chim_delta_row *r)
 {
+    __atomic_fetch_add(&r->seq, 1, __ATOMIC_SEQ_CST);
+}
+
+static void row_fold(struct chim_delta_row *r, uint64_t now, int how)
+{
+    if (how != COPY_ONLY)
+        row_seq_bump(r);
     for (int i = 0; i < SHARD_WAYS; i++)
-        if (LD(sh->d[i].stack))
-            delta_fold(&sh->d[i], now, owner);
+        if (LD(r->d[i].stack))
+            delta_fold(&r->d[i], now, how);
+    if (how != COPY_ONLY)
+        row_seq_bump(r);
+}
+
+static void shard_fold(struct shard *sh, uint64_t now, int how)
+{
+    row_fold(sh->row, now, how);
     ST(sh->events, 0);
+}
+
+/* Shard i's row: the segment's, or its private one. */
+static struct chim_delta_row *row_of(uint32_t i)
+{
+    struct chim_delta_row *rows = chim__sec_base[CHIM_SEC_DELTAS];
+    return rows && i < chim__sec_count[CHIM_SEC_DELTAS] ? &rows[i] : &pool[i].priv;
 }
 
 static uint64_t epoch_end(uint64_t now_ms)
@@ -437,6 +474,8 @@ static struct shard *shard_pick(void)
             }
             shard_state = 1;
             my_shard = &pool[i];
+            my_shard->row = row_of(i);
+            ST(my_shard->row->tid, (uint32_t)syscall(SYS_gettid));
             uint32_t hi = LD(pool_hi);
             while (hi < i + 1 && !__atomic_compare_exchange_n(&pool_hi, &hi, i + 1, 1,
                                                               __ATOMIC_RELEASE, __ATOMIC_RELAXED))
@@ -484,26 +523,28 @@ static __attribute__((noinline)) void site_apply_direct(uint32_t stack, uint64_t
     errno = saved;
 }
 
-/* The slot is needed for another key: its deltas go to the segment. */
-static __attribute__((noinline)) void delta_reuse(struct site_delta *e, uint32_t stack, unsigned b,
-                                                  uint64_t now)
+/* The way is needed for another key: its deltas go to the segment. */
+static __attribute__((noinline)) void delta_reuse(struct shard *sh, struct chim_site_delta *e,
+                                                  uint32_t stack, unsigned b, uint64_t now)
 {
+    row_seq_bump(sh->row);
     if (LD(e->stack))
-        delta_fold(e, now ? now : chim__leak_now_ms(), 1);
+        delta_fold(e, now ? now : chim__leak_now_ms(), BY_OWNER);
     ST(e->stack, stack);
     ST(e->bucket, b);
+    row_seq_bump(sh->row);
 }
 
 /* First allocation seen in a new epoch: the old epoch's events go first. */
 static __attribute__((noinline)) void shard_new_epoch(struct shard *sh, uint64_t now)
 {
-    shard_fold(sh, LD(sh->now_ms) ? LD(sh->now_ms) : now, 1);
+    shard_fold(sh, LD(sh->now_ms) ? LD(sh->now_ms) : now, BY_OWNER);
     ST(sh->epoch_end_ms, epoch_end(now));
 }
 
 static __attribute__((noinline)) void shard_batch_done(struct shard *sh, uint64_t now)
 {
-    shard_fold(sh, now ? now : chim__leak_now_ms(), 1);
+    shard_fold(sh, now ? now : chim__leak_now_ms(), BY_OWNER);
 }
 
 /* Applies one event to sh, this thread's shard (shard_get), or straight to
@@ -525,9 +566,9 @@ static inline __attribute__((always_inline)) void site_apply_to(struct shard *sh
             shard_new_epoch(sh, now);
         ST(sh->now_ms, now);
     }
-    struct site_delta *e = &sh->d[(stack * 0x9E3779B1u + b * 0x85EBCA77u) >> (32 - 6)];
+    struct chim_site_delta *e = &sh->row->d[(stack * 0x9E3779B1u + b * 0x85EBCA77u) >> (32 - 6)];
     if (CHIM_UNLIKELY(LD(e->stack) != stack || LD(e->bucket) != b))
-        delta_reuse(e, stack, b, now);
+        delta_reuse(sh, e, stack, b, now);
     if (what == SITE_ALLOC || what == SITE_UNALLOC) {
         int64_t sign = what == SITE_UNALLOC ? -1 : 1;
         ST(e->allocs, LD(e->allocs) + sign);
@@ -559,7 +600,7 @@ static void fold_all_shards(void)
     uint32_t hi = __atomic_load_n(&pool_hi, __ATOMIC_ACQUIRE);
     for (uint32_t i = 0; i < hi; i++) /* shards above were never touched */
         if (LD(pool[i].used))
-            shard_fold(&pool[i], now, 0);
+            shard_fold(&pool[i], now, BY_OTHER);
 }
 
 static inline __attribute__((always_inline)) void unpark(struct shard *sh);
@@ -572,7 +613,7 @@ void chim__leak_thread_exit(void)
     int was = chim__tls.in_agent;
     chim__tls.in_agent = 1; /* a signal handler's malloc or free stays out */
     unpark(sh);
-    shard_fold(sh, chim__leak_now_ms(), 1);
+    shard_fold(sh, chim__leak_now_ms(), BY_OWNER);
     shard_state = 2; /* later events (TLS destructors) add directly */
     my_shard = NULL;
     __atomic_store_n(&sh->used, 0, __ATOMIC_RELEASE); /* last: then another thread may claim it */
@@ -1260,7 +1301,7 @@ void chim__leak_idle(void)
         return;
     int saved = errno;
     chim__tls.in_agent = 1;
-    shard_fold(sh, chim__leak_now_ms(), 1);
+    shard_fold(sh, chim__leak_now_ms(), BY_OWNER);
     chim__tls.in_agent = 0;
     errno = saved;
 }
@@ -1302,15 +1343,50 @@ void chim__leak_fork_prepare(void)
     held_size = size;
 }
 
-static void copy_section(const struct chim_shm_header *old, uint32_t kind)
+static const struct chim_section *old_section(const struct chim_shm_header *old, uint32_t kind)
 {
     const struct chim_section *s = NULL;
     for (uint32_t i = 0; i < old->nsections && i < CHIM_SECTIONS_MAX; i++)
         if (old->sections[i].kind == kind)
             s = &old->sections[i];
+    return s;
+}
+
+static void copy_section(const struct chim_shm_header *old, uint32_t kind)
+{
+    const struct chim_section *s = old_section(old, kind);
     if (!s || !chim__sec_base[kind] || s->count != chim__sec_count[kind])
         return;
     memcpy(chim__sec_base[kind], (const char *)old + s->offset, s->count * s->elem_size);
+}
+
+/* The parent's threads' pending deltas describe blocks the child inherits:
+ * they are added to the child's copy of SITES. Rows in the parent's
+ * segment stay the parent's (only read here); a private row is the child's
+ * copy. Then every shard points at its row of the child's segment (a
+ * private one without it), and only this thread's shard stays claimed.
+ * `old` is NULL when the parent's segment could not be kept. */
+static void fork_fold_rows(const struct chim_shm_header *old)
+{
+    const struct chim_section *s = old ? old_section(old, CHIM_SEC_DELTAS) : NULL;
+    const struct chim_delta_row *rows =
+        s && s->elem_size == sizeof *rows ? (const void *)((const char *)old + s->offset) : NULL;
+    uint64_t now = chim__leak_now_ms();
+    for (uint32_t i = 0; pool && i < pool_hi; i++) {
+        struct shard *sh = &pool[i];
+        if (!sh->row)
+            continue; /* never claimed */
+        if (sh->row == &sh->priv)
+            row_fold(&sh->priv, now, BY_OTHER);
+        else if (rows && i < s->count && LD(sh->used))
+            row_fold((struct chim_delta_row *)&rows[i], now, COPY_ONLY);
+        sh->row = row_of(i);
+        sh->events = 0;
+        if (sh != my_shard)
+            sh->used = 0;
+    }
+    if (shard_state == 1)
+        ST(my_shard->row->tid, (uint32_t)syscall(SYS_gettid));
 }
 
 /* The child inherits the parent's live blocks (its address table is a copy
@@ -1325,8 +1401,10 @@ void chim__leak_fork_child(void)
     rng = 0;
     if (mode == CHIM_MODE_SAMPLE)
         chim__tls.leak_left = next_gap();
-    if (!held)
+    if (!held) {
+        fork_fold_rows(NULL);
         return;
+    }
     if (chim__seg && chim__sec_base[CHIM_SEC_LEAKS]) {
         const struct chim_shm_header *old = held;
         copy_section(old, CHIM_SEC_MODULES);
@@ -1335,18 +1413,14 @@ void chim__leak_fork_child(void)
         copy_section(old, CHIM_SEC_LEAKS);
         info()->flags |= CHIM_LEAK_INHERITED;
         info()->scan_state = CHIM_SCAN_NONE;
-        /* The parent's threads' pending deltas describe blocks the child
-         * inherits: fold them into its copy; only this thread lives on. */
         unpark_child();
-        fold_all_shards();
-        for (uint32_t i = 0; pool && i < pool_hi; i++)
-            if (&pool[i] != my_shard)
-                pool[i].used = 0;
+        fork_fold_rows(old);
         if (asym)
             asym_init(); /* a registration is the process's, not inherited */
     } else {
         active = 0; /* no segment: stop tracking rather than write nowhere */
         chim__leak_filter = NULL;
+        fork_fold_rows(NULL);
     }
     munmap(held, held_size);
     held = NULL;

@@ -84,6 +84,8 @@ static size_t expected_elem(uint32_t kind)
         return sizeof(struct chim_site);
     case CHIM_SEC_LEAKS:
         return sizeof(struct chim_leak_info);
+    case CHIM_SEC_DELTAS:
+        return sizeof(struct chim_delta_row);
     default:
         return 0;
     }
@@ -270,10 +272,11 @@ int chim_seg_load_filtered(const char *path, const struct chim_seg_filter *f, st
     rc = chim_seg_validate(buf, size, err, errlen);
     if (rc)
         goto fail;
-    close(fd);
     seg->data = buf;
     seg->size = size;
     seg->hdr = (const struct chim_shm_header *)buf;
+    chim_seg_add_deltas(seg, fd);
+    close(fd);
     /* Strings are untrusted: terminate them inside their fields. */
     ((struct chim_shm_header *)buf)->exe[CHIM_EXE_MAX - 1] = 0;
     ((struct chim_shm_header *)buf)->cmdline[CHIM_CMDLINE_MAX - 1] = 0;

@@ -36,6 +36,8 @@ struct chim_seg {
     size_t size;
     const struct chim_shm_header *hdr; /* == data */
     int torn;                          /* seqlock never settled (writer died mid-update) */
+    uint32_t delta_rows_added;         /* full mode: threads' unfolded deltas added to SITES */
+    uint32_t delta_rows_busy;          /* ... left out: their thread was folding */
     enum chim_seg_state state;
     struct chim_mem_summary mem;
 };
@@ -58,6 +60,10 @@ int chim_seg_load_filtered(const char *path, const struct chim_seg_filter *f, st
 /* Validates a segment image already in memory (used by the loader, the
  * tests and the fuzz target). `size` is the number of bytes available. */
 int chim_seg_validate(const unsigned char *data, size_t size, char *err, size_t errlen);
+/* Adds full mode's per-thread site deltas to the copy of SITES
+ * (segment_deltas.c); fd is the segment, re-read to check each row (-1:
+ * an image in memory, no re-read). */
+void chim_seg_add_deltas(struct chim_seg *seg, int fd);
 /* Fills seg->mem from the thread slots. */
 void chim_seg_summarise(struct chim_seg *seg);
 void chim_seg_free(struct chim_seg *seg);

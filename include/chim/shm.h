@@ -54,6 +54,7 @@ enum chim_section_kind {
     CHIM_SEC_STACKS = 3,  /* leak tracking: deduplicated call stacks */
     CHIM_SEC_SITES = 4,   /* leak tracking: per-stack allocation counters */
     CHIM_SEC_LEAKS = 5,   /* leak tracking: blocks found unreachable at exit */
+    CHIM_SEC_DELTAS = 6,  /* leak tracking, full mode: per-thread site deltas not yet in SITES */
     CHIM_SEC_NET = 8,     /* requests: process-wide network counters (shm_net.h) */
     CHIM_SEC_ROUTES = 9,  /* requests: inbound (method, route, status class) */
     CHIM_SEC_PEERS = 10,  /* requests: outbound (peer, protocol) */

@@ -97,6 +97,37 @@ struct chim_site {
     uint64_t reserved1[2];
 };
 
+/* CHIM_SEC_DELTAS (full mode): each thread that allocates owns one row,
+ * where it counts its events per (stack, birth bucket) before it adds them
+ * to SITES in a batch ("folds" them: every CHIM_DELTA_BATCH events, when a
+ * way is needed by another key, at a new history epoch, before it blocks in
+ * sleep/poll/epoll_wait, at thread exit, fork and exit). A reader adds a
+ * row's ways to SITES to see events not folded yet, e.g. of a thread that
+ * waits in a blocking read. The owner makes `seq` odd for the length of a
+ * fold: a reader that saw the same even `seq` before reading SITES and
+ * after reading the row has a consistent pair; otherwise it leaves the row
+ * out (its thread is busy and folds soon). The section precedes SITES in
+ * the file so that one pass over the file reads it first. */
+#define CHIM_DELTA_WAYS  64
+#define CHIM_DELTA_BATCH 1024
+#define CHIM_DELTA_ROWS  1024 /* the agent's count; readers use the section's */
+
+struct chim_site_delta {
+    uint32_t stack;        /* stack id; 0: way unused */
+    uint32_t bucket;       /* birth bucket of the blocks counted here */
+    int64_t allocs, frees; /* blocks (each weighs CHIM_LEAK_WUNIT) */
+    int64_t alloc_bytes, free_bytes;
+    uint64_t reserved[3];
+};
+
+struct chim_delta_row {
+    uint64_t seq; /* odd while the owner folds */
+    uint32_t tid; /* the owner's thread id (0: never used) */
+    uint32_t reserved0;
+    uint64_t reserved[6];
+    struct chim_site_delta d[CHIM_DELTA_WAYS];
+};
+
 /* Unwinders. */
 enum chim_unwinder {
     CHIM_UNWIND_FP = 1,        /* frame-pointer walk */
@@ -146,6 +177,8 @@ _Static_assert(offsetof(struct chim_site, birth_bytes) == 64, "site birth offset
 _Static_assert(offsetof(struct chim_site, hist) == 192, "site hist offset");
 _Static_assert(offsetof(struct chim_site, leaked_blocks) == 448, "site scan offset");
 _Static_assert(sizeof(struct chim_leak_info) == 256, "leak info is 256 bytes");
+_Static_assert(sizeof(struct chim_site_delta) == 64, "site delta is 64 bytes");
+_Static_assert(offsetof(struct chim_delta_row, d) == 64, "delta row header");
 
 /* Birth bucket of a block born `sec` whole seconds after start. */
 static inline unsigned chim_birth_bucket(uint64_t sec)

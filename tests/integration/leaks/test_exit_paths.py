@@ -104,6 +104,44 @@ p.wait()
 got = [(s["function"], s["live_count"], s["live_bytes"]) for s in sites(d5)]
 check(("leak_burst", 500, 2000000) in got, f"... and after SIGKILL ({got})")
 
+# Full mode, a thread that allocates (400 blocks, 200 churned pairs: fewer
+# events than a batch) and then blocks in read(), which is no idle hook:
+# its unfolded deltas are in its row of the segment, and the collector adds
+# them, while the process waits and after SIGKILL.
+blk = build("blk", """#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+static void *keep[400];
+static int fds[2];
+static void leak_blocked(void) { for (int i = 0; i < 400; i++) keep[i] = malloc(3000); }
+static void churn_blocked(void) { for (int i = 0; i < 200; i++) free(malloc(100)); }
+static void *worker(void *a) { leak_blocked(); churn_blocked(); char c; (void)!read(fds[0], &c, 1); return a; }
+int main(void) {
+    pthread_t t;
+    (void)!pipe(fds);
+    pthread_create(&t, 0, worker, 0);
+    pthread_join(t, 0);
+    return 0;
+}
+""", "-pthread")
+d6 = segdir()
+p = subprocess.Popen([blk], env=agent_env(d6, CHIM_MODE="full"))
+time.sleep(1.0)
+
+
+def blocked_sites():
+    return {s["function"]: (s["live_count"], s["live_bytes"], s["allocs"])
+            for s in sites(d6, "--all") if s["function"] in ("leak_blocked", "churn_blocked")}
+
+
+got = blocked_sites()
+check(got.get("leak_blocked") == (400, 1200000, 400) and got.get("churn_blocked", (0, 0, 0))[2] == 200,
+      f"a thread blocked in read(): its unfolded events are seen ({got})")
+p.kill()
+p.wait()
+got = blocked_sites()
+check(got.get("leak_blocked") == (400, 1200000, 400), f"... and after SIGKILL ({got})")
+
 # A plugin whose constructor (run by dlopen, under the loader's lock) waits
 # for a helper thread that polls and writes: a hook looking its real
 # function up on first use took that lock and hung the process. The real

@@ -1,0 +1,68 @@
+/*
+ * segment_deltas.c - full mode's per-thread site deltas (CHIM_SEC_DELTAS,
+ * include/chim/shm_leak.h), added to the private copy of SITES as soon as a
+ * segment is read. So every reader sees the events a thread has counted
+ * but not folded yet: a thread blocked in read() or on a condition
+ * variable, a process killed while it allocated. A row is added only when
+ * its `seq` was even in the copy (which read it before SITES) and still is
+ * the same when re-read after the copy: no fold ran in between, so the row
+ * and SITES do not hold the same events twice, nor miss any. A row left
+ * out belongs to a thread that is folding, i.e. busy: SITES lag it by at
+ * most one batch, as they would without this.
+ */
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chim/shm_leak.h"
+#include "segment.h"
+
+static int row_settled(int fd, const struct chim_section *s, const struct chim_delta_row *r,
+                       uint64_t i)
+{
+    uint64_t now;
+    if (fd < 0)
+        return !(r->seq & 1); /* an image in memory (tests, fuzz target) */
+    off_t at = (off_t)(s->offset + i * sizeof *r + offsetof(struct chim_delta_row, seq));
+    return !(r->seq & 1) && pread(fd, &now, sizeof now, at) == (ssize_t)sizeof now && now == r->seq;
+}
+
+/* Unsigned arithmetic throughout: the bytes are untrusted, wrapping is
+ * harmless, overflow of a signed type would not be. */
+static void add_way(struct chim_site *sites, uint64_t nsites, const struct chim_site_delta *w)
+{
+    if (!w->stack || w->stack >= nsites || w->bucket >= CHIM_AGE_BUCKETS)
+        return;
+    struct chim_site *t = &sites[w->stack];
+    uint64_t a = (uint64_t)w->allocs, f = (uint64_t)w->frees;
+    uint64_t ab = (uint64_t)w->alloc_bytes, fb = (uint64_t)w->free_bytes;
+    t->allocs += a;
+    t->frees += f;
+    t->alloc_w += a * CHIM_LEAK_WUNIT;
+    t->free_w += f * CHIM_LEAK_WUNIT;
+    t->alloc_bytes += ab;
+    t->free_bytes += fb;
+    t->birth_bytes[w->bucket] = (int64_t)((uint64_t)t->birth_bytes[w->bucket] + ab - fb);
+}
+
+void chim_seg_add_deltas(struct chim_seg *seg, int fd)
+{
+    const struct chim_section *ds = chim_seg_section(seg->hdr, CHIM_SEC_DELTAS);
+    const struct chim_section *ss = chim_seg_section(seg->hdr, CHIM_SEC_SITES);
+    if (!ds || !ss || ds->elem_size != sizeof(struct chim_delta_row) ||
+        ss->elem_size != sizeof(struct chim_site) || ds->offset >= ss->offset)
+        return; /* read after SITES, a row could not be checked against them */
+    const struct chim_delta_row *rows = (const void *)(seg->data + ds->offset);
+    struct chim_site *sites = (void *)(seg->data + ss->offset);
+    for (uint64_t i = 0; i < ds->count; i++) {
+        if (!rows[i].tid)
+            continue; /* never used (and not in the copy: a hole) */
+        if (!row_settled(fd, ds, &rows[i], i)) {
+            seg->delta_rows_busy++;
+            continue;
+        }
+        for (int k = 0; k < CHIM_DELTA_WAYS; k++)
+            add_way(sites, ss->count, &rows[i].d[k]);
+        seg->delta_rows_added++;
+    }
+}
