@@ -53,6 +53,7 @@ struct chim_tls {
     int in_agent;                  /* the agent itself is running */
     int exiting;                   /* slot retired; count into `retired` */
     int64_t leak_left;             /* leak tracking: bytes to the next recorded block */
+    uint32_t leak_carry;           /* realloc: the moved block's birth_ms + 1 (0: none) */
 };
 
 extern struct chim_settings chim__cfg;

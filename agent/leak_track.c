@@ -1097,7 +1097,9 @@ static void record(struct shard *sh, void *p, size_t n, uintptr_t ra, uintptr_t 
     int d = chim__unwind(ra, fp, ips, (int)chim__leakcfg.depth);
     uint32_t sid = stack_id(sh, ips, d);
     uint64_t now = chim__leak_now_ms();
-    struct chim_block b = {(uint64_t)(uintptr_t)p, n, sid, (uint32_t)(now - chim__leak_start_ms)};
+    uint32_t carry = chim__tls.leak_carry; /* realloc: the block's first birth */
+    struct chim_block b = {(uint64_t)(uintptr_t)p, n, sid,
+                           carry ? carry - 1 : (uint32_t)(now - chim__leak_start_ms)};
     if (sh) { /* full mode: counted now, in the table at the next allocation */
         site_apply_to(sh, sid, n, b.birth_ms, SITE_ALLOC, now);
         park(sh, &b, h);
@@ -1186,8 +1188,11 @@ int chim__leak_take(void *p, struct chim_block *out)
     int saved = errno;
     chim__tls.in_agent = 1;
     int took = take(p, out);
+    /* With the clock: the block comes back at once, so its free must not
+     * fall in the previous epoch's batch (a buffer grown by realloc would
+     * show as freed at the end of every epoch in the history ring). */
     if (took)
-        site_apply(out->stack, out->size, out->birth_ms, SITE_FREE, 0);
+        site_apply(out->stack, out->size, out->birth_ms, SITE_FREE, chim__leak_now_ms());
     chim__tls.in_agent = 0;
     errno = saved;
     return took;
