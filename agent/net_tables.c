@@ -95,7 +95,8 @@ struct chim_net_entry *chim__net_entry(uint32_t kind, const struct chim_net_key 
 /* ---- time series ---------------------------------------------------------- */
 
 static uint64_t last_sec;
-uint64_t chim__net_sec; /* the coarse second the last tick saw */
+static uint64_t next_tick_ns; /* see chim__net_tick */
+uint64_t chim__net_sec;       /* the coarse second the last tick saw */
 
 static uint64_t current_rss(void)
 {
@@ -149,12 +150,18 @@ static void write_point(uint64_t sec, uint64_t now)
  * of prev and is labelled prev, even after an idle gap (labelled with the
  * second that noticed it, a gap's first event would have carried the
  * previous burst's tail into an idle second). */
-void chim__net_tick(struct chim_conn *held)
+/* The first event at or past next_tick_ns (the monotonic time at which the
+ * wall-clock second was due to change) reads the wall clock; every other
+ * event costs one compare. */
+static __attribute__((noinline)) void tick_slow(struct chim_conn *held, uint64_t now)
 {
     struct timespec ts;
-    if (!chim__sec_base[CHIM_SEC_SERIES])
+    if (!chim__sec_base[CHIM_SEC_SERIES]) {
+        __atomic_store_n(&next_tick_ns, UINT64_MAX, __ATOMIC_RELAXED);
         return;
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    __atomic_store_n(&next_tick_ns, now + 1000000000u - (uint64_t)ts.tv_nsec, __ATOMIC_RELAXED);
     uint64_t sec = (uint64_t)ts.tv_sec, prev = __atomic_load_n(&last_sec, __ATOMIC_RELAXED);
     __atomic_store_n(&chim__net_sec, sec, __ATOMIC_RELAXED);
     if (sec == prev ||
@@ -172,9 +179,17 @@ void chim__net_tick(struct chim_conn *held)
     }
 }
 
+void chim__net_tick(struct chim_conn *held, uint64_t now)
+{
+    if (CHIM_LIKELY(now < __atomic_load_n(&next_tick_ns, __ATOMIC_RELAXED)))
+        return;
+    tick_slow(held, now);
+}
+
 void chim__net_series_fork(void)
 {
     last_sec = 0;
+    next_tick_ns = 0;
     __atomic_store_n(&chim__net_sec, 0, __ATOMIC_RELAXED);
 }
 
@@ -187,6 +202,6 @@ void chim__net_final_tick(void)
         return;
     chim__net_flush_all();
     uint64_t last = __atomic_load_n(&last_sec, __ATOMIC_RELAXED);
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    clock_gettime(CLOCK_REALTIME, &ts);
     write_point(last ? last : (uint64_t)ts.tv_sec, (uint64_t)ts.tv_sec);
 }

@@ -143,8 +143,9 @@ static void detach(struct chim_fdent *e)
     if (!c)
         return;
     if (chim__conn_trylock(c)) {
-        chim__net_tick(c);
-        finish_conn(c, mono_ns());
+        uint64_t now = mono_ns();
+        chim__net_tick(c, now);
+        finish_conn(c, now);
         flush_bytes(c);
         chim__conn_unlock(c);
     }
@@ -524,12 +525,12 @@ void chim__net_io(int fd, int dir, const struct iovec *iov, int iovcnt, size_t n
     struct chim_conn *c = lock_conn(fd);
     if (!c)
         return;
-    chim__net_tick(c);
+    uint64_t now = t ? t : mono_ns();
+    chim__net_tick(c, now);
     if (dir == CHIM_NET_IN)
         c->pend_in += n;
     else
         c->pend_out += n;
-    uint64_t now = t ? t : mono_ns();
     if (c->kind == CHIM_FD_IN && dir == CHIM_NET_IN && !c->alloc_tid && chim__tls.slot) {
         c->alloc_tid = chim__tls.slot->tid; /* memory per request starts here */
         c->alloc_mark = thread_allocated();
@@ -555,12 +556,12 @@ void chim__net_opaque(int fd, int dir, size_t n, uint64_t t)
     struct chim_conn *c = lock_conn(fd);
     if (!c)
         return;
-    chim__net_tick(c);
+    uint64_t now = t ? t : mono_ns();
+    chim__net_tick(c, now);
     if (dir == CHIM_NET_IN)
         c->pend_in += n;
     else
         c->pend_out += n;
-    uint64_t now = t ? t : mono_ns();
     /* Body bytes the agent cannot see: feed placeholders so the framing
      * (Content-Length) advances; a header in them would show as an error. */
     while (n > 0 && c->proto == CONN_HTTP) {

@@ -52,9 +52,9 @@ struct chim_conn;
  * before a time-series point); held: a connection the caller has locked. */
 void chim__net_flush_all(void);
 void chim__net_flush_held(struct chim_conn *held);
-/* Writes a time-series point if the second changed (cheap otherwise); held
- * as above, or NULL. */
-void chim__net_tick(struct chim_conn *held);
+/* Writes a time-series point if the wall-clock second changed (one compare
+ * otherwise); held as above, or NULL; now: the event's chim__clock_ns(). */
+void chim__net_tick(struct chim_conn *held, uint64_t now);
 /* A fork child's series starts afresh. */
 void chim__net_series_fork(void);
 
