@@ -76,12 +76,16 @@ void chim__thread_bind(struct chim_thread_slot *s)
 
 static void fork_prepare(void)
 {
+    int saved = errno;
+    chim__leak_fork_snapshot();
+    errno = saved;
     chim__seg_lock_prepare();
 }
 
 static void fork_parent(void)
 {
     chim__seg_lock_parent();
+    chim__leak_fork_parent();
 }
 
 /* The child: its own segment, created now, while it still has the

@@ -39,12 +39,14 @@ struct chim_block {
 /* leak_track.c */
 void chim__leak_read_settings(void);
 uint32_t chim__leak_sections(struct chim_section *rows, uint32_t room);
-void chim__leak_init(void);         /* constructor, after the segment exists */
-void chim__leak_fork_prepare(void); /* fork child, before the parent's segment goes */
-void chim__leak_fork_child(void);   /* fork child, after its segment exists */
-void chim__leak_fini(void);         /* library destructor: exit scan */
-void chim__leak_quick_exit(void);   /* _exit: pending site deltas to the segment */
-void chim__leak_idle(void);         /* before a blocking call: this thread's deltas */
+void chim__leak_init(void);          /* constructor, after the segment exists */
+void chim__leak_fork_prepare(void);  /* fork child, before the parent's segment goes */
+void chim__leak_fork_snapshot(void); /* parent, atfork prepare: private copies of the rows */
+void chim__leak_fork_parent(void);   /* parent, after fork */
+void chim__leak_fork_child(void);    /* fork child, after its segment exists */
+void chim__leak_fini(void);          /* library destructor: exit scan */
+void chim__leak_quick_exit(void);    /* _exit: pending site deltas to the segment */
+void chim__leak_idle(void);          /* before a blocking call: this thread's deltas */
 /* Call-outs from the hooks (cold paths). `ra` is the hook's return address. */
 void chim__leak_alloc(void *p, size_t n, void *ra);
 void chim__leak_free(void *p);

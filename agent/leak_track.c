@@ -377,9 +377,11 @@ struct shard {
     struct chim_block parked;   /* the owner's newest block, not yet in its table */
     uint64_t parked_home;       /* its tab_home (the owner's move reuses it) */
     uint32_t moving;            /* the owner is moving `parked` to its table */
-    uint32_t reserved;
-    struct table own; /* filled by the shard's owner only; kept when it exits */
-    _Alignas(64) struct chim_delta_row priv; /* when the segment has no DELTAS */
+    uint32_t snap;              /* `priv` holds a copy of `row` taken before fork */
+    struct table own;           /* filled by the shard's owner only; kept when it exits */
+    /* The row when the segment has no DELTAS; else, around fork, a private
+     * copy of the row (chim__leak_fork_snapshot). */
+    _Alignas(64) struct chim_delta_row priv;
     /* The owner's only; on lines of its own (other threads read `own` on
      * every free of this thread's blocks). */
     _Alignas(64) struct stack_memo memo[MEMO_WAYS];
@@ -396,17 +398,13 @@ static int shards_closed;        /* process exit: every event adds directly */
 #define ST(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 #define XCHG(x)  __atomic_exchange_n(&(x), 0, __ATOMIC_RELAXED)
 
-enum { BY_OWNER, BY_OTHER, COPY_ONLY };
+enum { BY_OWNER, BY_OTHER };
 
 /* Moves one way's deltas to SITES. The owning thread takes them with plain
- * loads and stores; another thread (exit) exchanges them; a fork child
- * only reads its parent's (COPY_ONLY: they are the parent's to fold). */
+ * loads and stores; another thread (exit) exchanges them. */
 static void delta_fold(struct chim_site_delta *e, uint64_t now, int how)
 {
-#define TAKE(f)                                                                                    \
-    (how == BY_OWNER   ? (d.f = LD(e->f), ST(e->f, 0))                                             \
-     : how == BY_OTHER ? (void)(d.f = XCHG(e->f))                                                  \
-                       : (void)(d.f = LD(e->f)))
+#define TAKE(f) (how == BY_OWNER ? (d.f = LD(e->f), ST(e->f, 0)) : (void)(d.f = XCHG(e->f)))
     struct site_delta d = {LD(e->stack), LD(e->bucket), 0, 0, 0, 0, 0, 0, 0};
     TAKE(allocs), TAKE(frees), TAKE(alloc_bytes), TAKE(free_bytes);
 #undef TAKE
@@ -415,8 +413,15 @@ static void delta_fold(struct chim_site_delta *e, uint64_t now, int how)
     /* Full mode: every block weighs one block, so weights are not kept. */
     d.alloc_w = d.allocs * CHIM_LEAK_WUNIT;
     d.free_w = d.frees * CHIM_LEAK_WUNIT;
-    if (d.stack && (d.allocs | d.frees | d.alloc_bytes | d.free_bytes | d.alloc_w | d.free_w))
+    if (d.allocs | d.frees | d.alloc_bytes | d.free_bytes) /* stack 0 is a site too */
         site_add(&d, now);
+}
+
+/* A way holds deltas. Not `stack != 0`: stack 0 is the site of blocks
+ * whose stack found no room ([stack table full]). */
+static inline int way_busy(const struct chim_site_delta *e)
+{
+    return (LD(e->allocs) | LD(e->frees) | LD(e->alloc_bytes) | LD(e->free_bytes)) != 0;
 }
 
 /* A fold is bracketed by two increments of the row's `seq` (odd inside):
@@ -428,13 +433,11 @@ static inline void row_seq_bump(struct chim_delta_row *r)
 
 static void row_fold(struct chim_delta_row *r, uint64_t now, int how)
 {
-    if (how != COPY_ONLY)
-        row_seq_bump(r);
+    row_seq_bump(r);
     for (int i = 0; i < SHARD_WAYS; i++)
-        if (LD(r->d[i].stack))
+        if (way_busy(&r->d[i]))
             delta_fold(&r->d[i], now, how);
-    if (how != COPY_ONLY)
-        row_seq_bump(r);
+    row_seq_bump(r);
 }
 
 static void shard_fold(struct shard *sh, uint64_t now, int how)
@@ -528,7 +531,7 @@ static __attribute__((noinline)) void delta_reuse(struct shard *sh, struct chim_
                                                   uint32_t stack, unsigned b, uint64_t now)
 {
     row_seq_bump(sh->row);
-    if (LD(e->stack))
+    if (way_busy(e))
         delta_fold(e, now ? now : chim__leak_now_ms(), BY_OWNER);
     ST(e->stack, stack);
     ST(e->bucket, b);
@@ -589,7 +592,7 @@ static void site_apply(uint32_t stack, uint64_t size, uint32_t birth_ms, int wha
     site_apply_to(shard_get(), stack, size, birth_ms, what, now);
 }
 
-/* Folds every thread's deltas (process exit, fork child). A thread still
+/* Folds every thread's deltas (process exit, _exit). A thread still
  * allocating at that moment may have an event counted twice or not at all:
  * its events race the exit anyway. */
 static void fold_all_shards(void)
@@ -1365,26 +1368,73 @@ static void copy_section(const struct chim_shm_header *old, uint32_t kind)
     memcpy(chim__sec_base[kind], (const char *)old + s->offset, s->count * s->elem_size);
 }
 
-/* The parent's threads' pending deltas describe blocks the child inherits:
- * they are added to the child's copy of SITES. Rows in the parent's
- * segment stay the parent's (only read here); a private row is the child's
- * copy. Then every shard points at its row of the child's segment (a
- * private one without it), and only this thread's shard stays claimed.
- * `old` is NULL when the parent's segment could not be kept. */
-static void fork_fold_rows(const struct chim_shm_header *old)
+/* Parent, the forking thread, in the atfork prepare handler. The rows
+ * are in the shared segment: after fork they go on changing with the
+ * parent's events, which the child does not have. So each claimed row is
+ * copied now into its shard's private `priv`, which the child inherits as
+ * it is at fork; this thread's own row is folded first (exact: it is the
+ * owner), so the parent's later folds add only post-fork events. Another
+ * thread's events between this copy and the fork itself race the fork,
+ * as its folds race the child's copy of SITES. */
+void chim__leak_fork_snapshot(void)
 {
-    const struct chim_section *s = old ? old_section(old, CHIM_SEC_DELTAS) : NULL;
-    const struct chim_delta_row *rows =
-        s && s->elem_size == sizeof *rows ? (const void *)((const char *)old + s->offset) : NULL;
+    if (!active || !pool || !chim__sec_base[CHIM_SEC_DELTAS])
+        return;
+    if (shard_state == 1 && !chim__tls.in_agent && !LD(shards_closed)) {
+        chim__tls.in_agent = 1;
+        shard_fold(my_shard, chim__leak_now_ms(), BY_OWNER);
+        chim__tls.in_agent = 0;
+    }
+    uint32_t hi = __atomic_load_n(&pool_hi, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < hi; i++) {
+        struct shard *sh = &pool[i];
+        struct chim_delta_row *r = sh->row;
+        if (!LD(sh->used) || !r || r == &sh->priv)
+            continue;
+        for (int tries = 0; tries < 100; tries++) { /* not during one of its folds */
+            uint64_t seq = __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE);
+            for (int k = 0; k < SHARD_WAYS; k++) {
+                struct chim_site_delta *w = &r->d[k], *c = &sh->priv.d[k];
+                c->stack = LD(w->stack), c->bucket = LD(w->bucket);
+                c->allocs = LD(w->allocs), c->frees = LD(w->frees);
+                c->alloc_bytes = LD(w->alloc_bytes), c->free_bytes = LD(w->free_bytes);
+            }
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);
+            if (!(seq & 1) && __atomic_load_n(&r->seq, __ATOMIC_RELAXED) == seq)
+                break;
+        }
+        sh->snap = 1;
+    }
+}
+
+/* Parent, after fork: the copies are not needed. */
+void chim__leak_fork_parent(void)
+{
+    uint32_t hi = pool ? __atomic_load_n(&pool_hi, __ATOMIC_ACQUIRE) : 0;
+    for (uint32_t i = 0; i < hi; i++)
+        pool[i].snap = 0;
+}
+
+/* Child: the parent's threads' pending deltas at fork (private rows, or
+ * the copies taken before fork) describe blocks the child inherits: they
+ * are added to the child's copy of SITES when `fold` is set, else
+ * dropped. The parent's rows in its segment are never read: they hold its
+ * events after fork too. Then every shard points at its row of the
+ * child's segment (a private one without it), and only this thread's
+ * shard stays claimed. */
+static void fork_fold_rows(int fold)
+{
     uint64_t now = chim__leak_now_ms();
     for (uint32_t i = 0; pool && i < pool_hi; i++) {
         struct shard *sh = &pool[i];
         if (!sh->row)
             continue; /* never claimed */
-        if (sh->row == &sh->priv)
-            row_fold(&sh->priv, now, BY_OTHER);
-        else if (rows && i < s->count && LD(sh->used))
-            row_fold((struct chim_delta_row *)&rows[i], now, COPY_ONLY);
+        if (sh->row == &sh->priv || sh->snap) {
+            if (fold)
+                row_fold(&sh->priv, now, BY_OTHER);
+            memset(&sh->priv, 0, sizeof sh->priv);
+        }
+        sh->snap = 0;
         sh->row = row_of(i);
         sh->events = 0;
         if (sh != my_shard)
@@ -1407,7 +1457,7 @@ void chim__leak_fork_child(void)
     if (mode == CHIM_MODE_SAMPLE)
         chim__tls.leak_left = next_gap();
     if (!held) {
-        fork_fold_rows(NULL);
+        fork_fold_rows(0);
         return;
     }
     if (chim__seg && chim__sec_base[CHIM_SEC_LEAKS]) {
@@ -1419,13 +1469,13 @@ void chim__leak_fork_child(void)
         info()->flags |= CHIM_LEAK_INHERITED;
         info()->scan_state = CHIM_SCAN_NONE;
         unpark_child();
-        fork_fold_rows(old);
+        fork_fold_rows(1);
         if (asym)
             asym_init(); /* a registration is the process's, not inherited */
     } else {
         active = 0; /* no segment: stop tracking rather than write nowhere */
         chim__leak_filter = NULL;
-        fork_fold_rows(NULL);
+        fork_fold_rows(0);
     }
     munmap(held, held_size);
     held = NULL;

@@ -13,7 +13,7 @@
 
 #include "chim/shm.h"
 
-#define CHIM_SEG_MAX_BYTES (256u << 20) /* refuse larger files */
+#define CHIM_SEG_MAX_BYTES (264u << 20) /* refuse larger files (256 MiB + full mode's deltas) */
 
 enum chim_seg_state {
     CHIM_SEG_RUNNING,

@@ -31,7 +31,7 @@ static int row_settled(int fd, const struct chim_section *s, const struct chim_d
  * harmless, overflow of a signed type would not be. */
 static void add_way(struct chim_site *sites, uint64_t nsites, const struct chim_site_delta *w)
 {
-    if (!w->stack || w->stack >= nsites || w->bucket >= CHIM_AGE_BUCKETS)
+    if (w->stack >= nsites || w->bucket >= CHIM_AGE_BUCKETS) /* stack 0: [stack table full] */
         return;
     struct chim_site *t = &sites[w->stack];
     uint64_t a = (uint64_t)w->allocs, f = (uint64_t)w->frees;
@@ -49,15 +49,28 @@ void chim_seg_add_deltas(struct chim_seg *seg, int fd)
 {
     const struct chim_section *ds = chim_seg_section(seg->hdr, CHIM_SEC_DELTAS);
     const struct chim_section *ss = chim_seg_section(seg->hdr, CHIM_SEC_SITES);
+    const uint64_t hdr = sizeof(struct chim_shm_header);
     if (!ds || !ss || ds->elem_size != sizeof(struct chim_delta_row) ||
-        ss->elem_size != sizeof(struct chim_site) || ds->offset >= ss->offset)
-        return; /* read after SITES, a row could not be checked against them */
+        ss->elem_size != sizeof(struct chim_site))
+        return;
+    /* The rows must end before SITES (read after SITES, a row could not be
+     * checked against them), and SITES, which this writes, must not cover
+     * the header: its section directory was validated once and is trusted
+     * from then on. (Sizes were validated: no overflow.) */
+    if (ds->offset < hdr || ss->offset < hdr ||
+        ds->offset + ds->count * sizeof(struct chim_delta_row) > ss->offset)
+        return;
+    /* A writer that is gone (killed) folds no more: a row it left odd was
+     * cut inside a fold, and its ways not reached yet are still pending
+     * (at most the way being folded is half in SITES): add it rather than
+     * lose up to a batch for good. */
+    int gone = fd >= 0 && seg->hdr->state != CHIM_STATE_EXITED && !chim_seg_alive(seg->hdr);
     const struct chim_delta_row *rows = (const void *)(seg->data + ds->offset);
     struct chim_site *sites = (void *)(seg->data + ss->offset);
     for (uint64_t i = 0; i < ds->count; i++) {
         if (!rows[i].tid)
             continue; /* never used (and not in the copy: a hole) */
-        if (!row_settled(fd, ds, &rows[i], i)) {
+        if (!gone && !row_settled(fd, ds, &rows[i], i)) {
             seg->delta_rows_busy++;
             continue;
         }

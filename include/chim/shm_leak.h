@@ -113,7 +113,7 @@ struct chim_site {
 #define CHIM_DELTA_ROWS  1024 /* the agent's count; readers use the section's */
 
 struct chim_site_delta {
-    uint32_t stack;        /* stack id; 0: way unused */
+    uint32_t stack;        /* stack id (0: [stack table full]); all counts 0: way unused */
     uint32_t bucket;       /* birth bucket of the blocks counted here */
     int64_t allocs, frees; /* blocks (each weighs CHIM_LEAK_WUNIT) */
     int64_t alloc_bytes, free_bytes;

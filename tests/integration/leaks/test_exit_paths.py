@@ -142,6 +142,50 @@ p.wait()
 got = blocked_sites()
 check(got.get("leak_blocked") == (400, 1200000, 400), f"... and after SIGKILL ({got})")
 
+# Full mode, fork with events still in the forking thread's row: the child
+# inherits the 100 blocks (the rows are copied before fork, as the parent's
+# later events must not reach the child), while the parent frees its copies
+# at once.
+fk = build("forkrow", """#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static void *keep[100];
+static void inherit_me(void) { for (int i = 0; i < 100; i++) keep[i] = malloc(5000); }
+int main(void) {
+    inherit_me();
+    pid_t p = fork();
+    if (p == 0) { usleep(300000); return 0; }
+    for (int i = 0; i < 100; i++) free(keep[i]);
+    waitpid(p, NULL, 0);
+    return 0;
+}
+""")
+d7 = segdir()
+subprocess.run([fk], env=agent_env(d7, CHIM_MODE="full"), check=True)
+got = sorted((s["live_count"], s["allocs"]) for s in sites(d7, "--all") if s["function"] == "inherit_me")
+check(got == [(0, 100), (100, 100)],
+      f"fork: the child keeps the 100 blocks it inherits, the parent frees its own ({got})")
+
+# Full mode with a stack table too small (CHIM_MAX_STACKS=64, 200 call
+# sites): blocks whose stack found no room are counted at
+# "[stack table full]", never lost (its events used to stay in the thread's
+# deltas for good).
+many = "\n".join(f"static void f{i}(void) {{ keep[{i}] = malloc(100); }}" for i in range(200))
+calls = " ".join(f"f{i}();" for i in range(200))
+st = build("manystacks", f"""#include <stdlib.h>
+static void *keep[200];
+{many}
+int main(void) {{ {calls} return 0; }}
+""")
+d8 = segdir()
+subprocess.run([st], env=agent_env(d8, CHIM_MODE="full", CHIM_MAX_STACKS="64"), check=True)
+got = sites(d8, "--all")
+mine = sum(s["allocs"] for s in got if s["function"] in ("[stack table full]",) or
+           (s["function"].startswith("f") and s["function"][1:].isdigit()))
+full = [s["allocs"] for s in got if s["function"] == "[stack table full]"]
+check(mine == 200 and full and full[0] > 100,
+      f"a full stack table: all 200 blocks counted, most at [stack table full] ({mine}, {full})")
+
 # A plugin whose constructor (run by dlopen, under the loader's lock) waits
 # for a helper thread that polls and writes: a hook looking its real
 # function up on first use took that lock and hung the process. The real
