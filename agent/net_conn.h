@@ -55,7 +55,7 @@ struct chim_conn {
     uint32_t last_gen;
     uint16_t last_sc;
     uint8_t last_cache;
-    char last_method[CHIM_METHOD_MAX];
+    const char *last_method; /* a constant of the parser (proto_http.h) */
     char last_path[CHIM_HTTP_PATH_MAX];
     union {
         struct chim_http_conn http;

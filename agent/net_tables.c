@@ -96,6 +96,7 @@ struct chim_net_entry *chim__net_entry(uint32_t kind, const struct chim_net_key 
 
 static uint64_t last_sec;
 static uint64_t next_tick_ns; /* see chim__net_tick */
+uint64_t chim__net_rt_off;    /* CLOCK_REALTIME - chim__clock_ns() at the last wall-clock read */
 uint64_t chim__net_sec;       /* the coarse second the last tick saw */
 
 static uint64_t current_rss(void)
@@ -156,12 +157,12 @@ static void write_point(uint64_t sec, uint64_t now)
 static __attribute__((noinline)) void tick_slow(struct chim_conn *held, uint64_t now)
 {
     struct timespec ts;
-    if (!chim__sec_base[CHIM_SEC_SERIES]) {
-        __atomic_store_n(&next_tick_ns, UINT64_MAX, __ATOMIC_RELAXED);
-        return;
-    }
     clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t rt = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    __atomic_store_n(&chim__net_rt_off, rt - now, __ATOMIC_RELAXED);
     __atomic_store_n(&next_tick_ns, now + 1000000000u - (uint64_t)ts.tv_nsec, __ATOMIC_RELAXED);
+    if (!chim__sec_base[CHIM_SEC_SERIES])
+        return;
     uint64_t sec = (uint64_t)ts.tv_sec, prev = __atomic_load_n(&last_sec, __ATOMIC_RELAXED);
     __atomic_store_n(&chim__net_sec, sec, __ATOMIC_RELAXED);
     if (sec == prev ||

@@ -249,8 +249,10 @@ static struct chim_net_entry *entry_for(struct chim_conn *c, const struct chim_h
                                         uint16_t sc)
 {
     uint32_t gen = chim__seg_generation();
+    /* Methods are the parser's constant names: the same name, the same
+     * pointer. */
     if (c->last_entry && c->last_gen == gen && c->last_sc == sc && c->last_cache == x->cache &&
-        !strcmp(c->last_method, x->method) && !strcmp(c->last_path, x->path))
+        c->last_method == x->method && !strcmp(c->last_path, x->path))
         return c->last_entry;
     char route[CHIM_ROUTE_MAX];
     route_of(x->path, route, sizeof route);
@@ -260,19 +262,19 @@ static struct chim_net_entry *entry_for(struct chim_conn *c, const struct chim_h
     c->last_gen = gen;
     c->last_sc = sc;
     c->last_cache = (uint8_t)x->cache;
-    chim__strlcpy(c->last_method, x->method, sizeof c->last_method);
+    c->last_method = x->method;
     chim__strlcpy(c->last_path, x->path, sizeof c->last_path);
     return e;
 }
 
-static void note_request_time(void)
+/* The rps window: wall-clock times of the first and last request, from the
+ * response's last byte (monotonic) and the tick's offset (no clock read). */
+static void note_request_time(uint64_t t_mono)
 {
     struct chim_net_stats *st = chim__net_stats();
     if (!st)
         return;
-    struct timespec ts; /* coarse: the rps window needs milliseconds, not ns */
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec, zero = 0;
+    uint64_t now = t_mono + __atomic_load_n(&chim__net_rt_off, __ATOMIC_RELAXED), zero = 0;
     if (!st->first_ns)
         __atomic_compare_exchange_n(&st->first_ns, &zero, now, 0, __ATOMIC_RELAXED,
                                     __ATOMIC_RELAXED);
@@ -309,7 +311,7 @@ static void on_http_server(void *ctx, const struct chim_http_exchange *x)
         STAT(errors, 1);
     else if (x->status >= 400)
         STAT(client_errors, 1);
-    note_request_time();
+    note_request_time(x->t_resp_last);
     if (!e)
         return;
     hist_add(&e->latency, us ? us : 1);

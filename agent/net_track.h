@@ -55,6 +55,9 @@ void chim__net_flush_held(struct chim_conn *held);
 /* Writes a time-series point if the wall-clock second changed (one compare
  * otherwise); held as above, or NULL; now: the event's chim__clock_ns(). */
 void chim__net_tick(struct chim_conn *held, uint64_t now);
+/* CLOCK_REALTIME minus chim__clock_ns(), as of the last tick's wall-clock
+ * read (once a second): the wall-clock time of a monotonic timestamp. */
+extern uint64_t chim__net_rt_off;
 /* A fork child's series starts afresh. */
 void chim__net_series_fork(void);
 

@@ -55,7 +55,7 @@ enum {
 
 /* One completed request/response pair, valid only during the callback. */
 struct chim_http_exchange {
-    const char *method;               /* "GET", ..., "OTHER" */
+    const char *method;               /* "GET", ..., "OTHER": constants (same name, same pointer) */
     const char *path;                 /* NUL-terminated, query and fragment dropped */
     const char *host;                 /* client role: the request's Host, "" if none; server: "" */
     int status;                       /* final response status; 0 never happens for a callback */
