@@ -169,6 +169,7 @@ struct lproc {
     char exe[CHIM_EXE_MAX];
     uint32_t mode;
     enum chim_seg_state state;
+    uint32_t rows_added, rows_busy; /* full mode's per-thread deltas (segment_deltas.c) */
     struct chim_leak_info info;
     double window_s, now_rel;
     int npoints;
@@ -681,6 +682,8 @@ static int build_proc(struct chim_leaks *l, struct lproc *p, const struct chim_s
     memcpy(p->exe, g->hdr->exe, sizeof p->exe);
     p->mode = g->hdr->mode;
     p->state = g->state;
+    p->rows_added = g->delta_rows_added;
+    p->rows_busy = g->delta_rows_busy;
     uint64_t origin = p->info.origin_ns ? p->info.origin_ns : g->hdr->start_time_ns;
     uint64_t now = g->state == CHIM_SEG_RUNNING ? now_ns()
                    : g->hdr->end_time_ns        ? g->hdr->end_time_ns
@@ -940,6 +943,10 @@ static cJSON *proc_json(const struct lproc *p)
                                                                    : "libunwind");
     cJSON_AddNumberToObject(o, "stacks_dropped", (double)p->info.stacks_dropped);
     cJSON_AddNumberToObject(o, "tracked_dropped", (double)p->info.tracked_dropped);
+    if (p->mode == CHIM_MODE_FULL) {
+        cJSON_AddNumberToObject(o, "threads_pending_added", p->rows_added);
+        cJSON_AddNumberToObject(o, "threads_pending_left_out", p->rows_busy);
+    }
     static const char *scan[] = {"none", "interrupted", "done", "failed"};
     cJSON *s = cJSON_AddObjectToObject(o, "scan");
     cJSON_AddStringToObject(s, "state", scan[p->info.scan_state & 3]);

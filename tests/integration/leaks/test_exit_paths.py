@@ -137,6 +137,12 @@ def blocked_sites():
 got = blocked_sites()
 check(got.get("leak_blocked") == (400, 1200000, 400) and got.get("churn_blocked", (0, 0, 0))[2] == 200,
       f"a thread blocked in read(): its unfolded events are seen ({got})")
+r = subprocess.run([COLLECT, "leaks", "--dir", d6, "--format", "json"], capture_output=True,
+                   text=True, check=True)
+proc = json.loads(r.stdout)["processes"][0]
+check(proc.get("threads_pending_added", 0) >= 1 and proc.get("threads_pending_left_out") == 0,
+      f"... reported as pending rows added ({proc.get('threads_pending_added')}, "
+      f"{proc.get('threads_pending_left_out')})")
 p.kill()
 p.wait()
 got = blocked_sites()
