@@ -159,9 +159,14 @@ uint32_t chim__unwind_init(uint32_t kind)
     unwinder = kind;
     if (kind == CHIM_UNWIND_LIBUNWIND && !unw_bt)
         unwinder = CHIM_UNWIND_FP;
-    /* Warm up: libunwind builds its caches on the first call. */
+    /* Warm up: libunwind builds its caches and opens its descriptors on the
+     * first call. In auto mode too: else that happens at the first
+     * allocation from libc, maybe after a daemon closed 0-2 and before it
+     * reopens them (its pipe would take them). */
     uint64_t ips[CHIM_STACK_DEPTH_MAX];
     chim__unwind((uintptr_t)__builtin_return_address(0), 0, ips, 32);
+    if (unwinder == CHIM_UNWIND_AUTO && unw_bt)
+        lu_walk((uintptr_t)__builtin_return_address(0), ips, 32);
     return unwinder;
 }
 
