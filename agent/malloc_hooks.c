@@ -515,9 +515,11 @@ INLINE void *do_realloc(void *p, size_t n, void *ra)
         count_alloc(n, q);
         /* The moved block keeps its birth time: a buffer grown by realloc
          * is one old block (docs/LEAKS.md), not a new one at every step. */
-        chim__tls.leak_carry = took ? ob.birth_ms + 1 : 0;
+        if (took)
+            chim__tls.leak_carry = ob.birth_ms + 1;
         CHIM_LEAK_ON_ALLOC(q, n, ra);
-        chim__tls.leak_carry = 0;
+        if (took)
+            chim__tls.leak_carry = 0;
     } else if (n != 0) {
         realloc_failed(old); /* the old block is still live */
         if (took)

@@ -97,7 +97,7 @@ struct chim_net_entry *chim__net_entry(uint32_t kind, const struct chim_net_key 
 static uint64_t last_sec;
 static uint64_t next_tick_ns; /* see chim__net_tick */
 uint64_t chim__net_rt_off;    /* CLOCK_REALTIME - chim__clock_ns() at the last wall-clock read */
-uint64_t chim__net_sec;       /* the coarse second the last tick saw */
+uint64_t chim__net_sec;       /* the wall-clock second the last tick saw */
 
 static uint64_t current_rss(void)
 {

@@ -275,14 +275,14 @@ int chim_seg_load_filtered(const char *path, const struct chim_seg_filter *f, st
     seg->data = buf;
     seg->size = size;
     seg->hdr = (const struct chim_shm_header *)buf;
+    seg->state = seg->hdr->state == CHIM_STATE_EXITED ? CHIM_SEG_EXITED
+                 : chim_seg_alive(seg->hdr)           ? CHIM_SEG_RUNNING
+                                                      : CHIM_SEG_VANISHED;
     chim_seg_add_deltas(seg, fd);
     close(fd);
     /* Strings are untrusted: terminate them inside their fields. */
     ((struct chim_shm_header *)buf)->exe[CHIM_EXE_MAX - 1] = 0;
     ((struct chim_shm_header *)buf)->cmdline[CHIM_CMDLINE_MAX - 1] = 0;
-    seg->state = seg->hdr->state == CHIM_STATE_EXITED ? CHIM_SEG_EXITED
-                 : chim_seg_alive(seg->hdr)           ? CHIM_SEG_RUNNING
-                                                      : CHIM_SEG_VANISHED;
     chim_seg_summarise(seg);
     return 0;
 fail:

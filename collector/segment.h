@@ -62,7 +62,7 @@ int chim_seg_load_filtered(const char *path, const struct chim_seg_filter *f, st
 int chim_seg_validate(const unsigned char *data, size_t size, char *err, size_t errlen);
 /* Adds full mode's per-thread site deltas to the copy of SITES
  * (segment_deltas.c); fd is the segment, re-read to check each row (-1:
- * an image in memory, no re-read). */
+ * an image in memory, no re-read); seg->state must be set. */
 void chim_seg_add_deltas(struct chim_seg *seg, int fd);
 /* Fills seg->mem from the thread slots. */
 void chim_seg_summarise(struct chim_seg *seg);

@@ -64,7 +64,7 @@ void chim_seg_add_deltas(struct chim_seg *seg, int fd)
      * cut inside a fold, and its ways not reached yet are still pending
      * (at most the way being folded is half in SITES): add it rather than
      * lose up to a batch for good. */
-    int gone = fd >= 0 && seg->hdr->state != CHIM_STATE_EXITED && !chim_seg_alive(seg->hdr);
+    int gone = fd >= 0 && seg->state == CHIM_SEG_VANISHED;
     const struct chim_delta_row *rows = (const void *)(seg->data + ds->offset);
     struct chim_site *sites = (void *)(seg->data + ss->offset);
     for (uint64_t i = 0; i < ds->count; i++) {

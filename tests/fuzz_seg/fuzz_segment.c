@@ -18,10 +18,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned char *copy = malloc(size);
     memcpy(copy, data, size);
     struct chim_seg seg = {.data = copy, .size = size, .hdr = (void *)copy};
+    seg.state = CHIM_SEG_EXITED;
     chim_seg_add_deltas(&seg, -1); /* before the strings are cut, as in the loader */
     ((struct chim_shm_header *)copy)->exe[CHIM_EXE_MAX - 1] = 0;
     ((struct chim_shm_header *)copy)->cmdline[CHIM_CMDLINE_MAX - 1] = 0;
-    seg.state = CHIM_SEG_EXITED;
     chim_seg_summarise(&seg);
     struct chim_seg_set set = {.segs = &seg, .n = 1};
     cJSON *r = chim_report_build(&set, "/fuzz", 0);
