@@ -17,6 +17,7 @@
 
 #include "agent.h"
 #include "net_conn.h"
+#include "unwind.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -155,6 +156,7 @@ EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l)
 
 EXPORT int close(int fd)
 {
+    chim__unwind_fds_closing((unsigned)fd, (unsigned)fd);
     if (TRACKING())
         NOTE(chim__net_closing(fd)); /* before: the number may be reused at once */
     return REAL(close, "close")(fd);
@@ -178,6 +180,8 @@ EXPORT int dup(int fd)
 
 EXPORT int dup2(int fd, int n)
 {
+    if (fd != n)
+        chim__unwind_fds_closing((unsigned)n, (unsigned)n);
     if (TRACKING() && fd != n)
         NOTE(chim__net_closing(n));
     return REAL(dup2, "dup2")(fd, n);
@@ -185,6 +189,8 @@ EXPORT int dup2(int fd, int n)
 
 EXPORT int dup3(int fd, int n, int flags)
 {
+    if (fd != n)
+        chim__unwind_fds_closing((unsigned)n, (unsigned)n);
     if (TRACKING() && fd != n)
         NOTE(chim__net_closing(n));
     return REAL(dup3, "dup3")(fd, n, flags);
@@ -192,6 +198,8 @@ EXPORT int dup3(int fd, int n, int flags)
 
 EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
+    if (!(flags & 4 /* CLOSE_RANGE_CLOEXEC */))
+        chim__unwind_fds_closing(first, last);
     if (TRACKING() && !(flags & 4 /* CLOSE_RANGE_CLOEXEC */))
         NOTE(chim__net_close_range(first, last));
     if (!REAL(close_range, "close_range")) {

@@ -18,6 +18,8 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +31,8 @@ extern void *__libc_stack_end;
 
 static uint32_t unwinder = CHIM_UNWIND_FP;
 static int (*unw_bt)(void **, int);
+static int lu_off; /* the host closed or replaced libunwind's pipe */
+int chim__lu_fd[2] = {-1, -1};
 static CHIM_TLS uintptr_t stack_lo, stack_hi;
 static CHIM_TLS int stack_checked;
 static uintptr_t main_hi;
@@ -118,9 +122,10 @@ int chim__unwind(uintptr_t ra, uintptr_t fp, uint64_t *ips, int max)
     if (max <= 0)
         return 0;
     uint32_t u = unwinder;
-    if (u == CHIM_UNWIND_LIBUNWIND && unw_bt)
+    int lu = unw_bt && !__atomic_load_n(&lu_off, __ATOMIC_RELAXED);
+    if (u == CHIM_UNWIND_LIBUNWIND && lu)
         return lu_walk(ra, ips, max);
-    if (u == CHIM_UNWIND_AUTO && unw_bt &&
+    if (u == CHIM_UNWIND_AUTO && lu &&
         (chim__in_libc_text(ra) || chim__in_cxx_text(ra) || !know_stack()))
         return lu_walk(ra, ips, max);
     if (!know_stack()) {
@@ -150,6 +155,31 @@ static void load_libunwind(void)
         *(void **)&unw_bt = dlsym(h, "unw_backtrace");
 }
 
+/* The two lowest free descriptors: where libunwind's pipe2 will land. */
+static void lowest_free(int out[2])
+{
+    out[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    out[1] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    for (int i = 0; i < 2; i++)
+        if (out[i] >= 0)
+            close(out[i]);
+}
+
+static int is_fifo(int fd)
+{
+    struct stat st;
+    return fd >= 0 && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+void chim__unwind_fd_lost(void)
+{
+    if (chim__lu_fd[0] < 0 && chim__lu_fd[1] < 0)
+        return;
+    __atomic_store_n(&lu_off, 1, __ATOMIC_RELAXED);
+    chim__lu_fd[0] = chim__lu_fd[1] = -1;
+    chim__leak_unwinder_lost();
+}
+
 uint32_t chim__unwind_init(uint32_t kind)
 {
     uintptr_t top = (uintptr_t)__libc_stack_end;
@@ -164,9 +194,16 @@ uint32_t chim__unwind_init(uint32_t kind)
      * allocation from libc, maybe after a daemon closed 0-2 and before it
      * reopens them (its pipe would take them). */
     uint64_t ips[CHIM_STACK_DEPTH_MAX];
+    int fds[2] = {-1, -1};
+    if (unw_bt)
+        lowest_free(fds);
     chim__unwind((uintptr_t)__builtin_return_address(0), 0, ips, 32);
     if (unwinder == CHIM_UNWIND_AUTO && unw_bt)
         lu_walk((uintptr_t)__builtin_return_address(0), ips, 32);
+    if (is_fifo(fds[0]) && is_fifo(fds[1])) { /* its pipe2 took them */
+        chim__lu_fd[0] = fds[0];
+        chim__lu_fd[1] = fds[1];
+    }
     return unwinder;
 }
 

@@ -192,6 +192,76 @@ full = [s["allocs"] for s in got if s["function"] == "[stack table full]"]
 check(mine == 200 and full and full[0] > 100,
       f"a full stack table: all 200 blocks counted, most at [stack table full] ({mine}, {full})")
 
+# The host's descriptors are the host's. libunwind checks memory through a
+# private pipe with raw read/write system calls; (1) full mode's auto
+# unwinder used to open it at the first allocation from libc, where a
+# daemon that had closed 0-2 lost its stdout to it; (2) a host that closes
+# every descriptor above 2 and opens files at the pipe's numbers had a byte
+# read from one and a byte of memory written into the other. Now the pipe
+# is opened in the constructor, and when the host closes it the agent
+# stops using libunwind (frame pointers only, reported).
+log = os.path.join(work, "daemon.log")
+dmn = build("daemon", """#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+static void *th(void *x) { return x; }
+int main(void) {
+    int keep = dup(2);
+    close(0); close(1); close(2);
+    pthread_t t; pthread_create(&t, 0, th, 0); pthread_join(t, 0);
+    free(strdup("x"));
+    int a = open("/dev/null", O_RDONLY);
+    int b = open("%s", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int c = dup(b);
+    for (int i = 0; i < 50; i++) free(strdup("more"));
+    printf("stdout line\\n"); fflush(stdout);
+    dprintf(keep, "fds %%d %%d %%d\\n", a, b, c);
+    return 0;
+}
+""" % log, "-pthread")
+d9 = segdir()
+r = subprocess.run([dmn], env=agent_env(d9, CHIM_MODE="full"), capture_output=True, text=True)
+with open(log) as f:
+    logged = f.read()
+check(r.stderr.strip() == "fds 0 1 2" and logged == "stdout line\n",
+      f"a daemon that reopens 0-2 gets them back, and its stdout ({r.stderr.strip()!r}, {logged!r})")
+
+fa, fb = os.path.join(work, "fd.a"), os.path.join(work, "fd.b")
+reuse = build("fdreuse", """#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(void) {
+    for (int fd = 3; fd < 64; fd++) close(fd);
+    int a = open("%s", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    int b = open("%s", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (write(a, "AAAAAAAAAA", 10) != 10) return 1;
+    lseek(a, 0, SEEK_SET);
+    for (int i = 0; i < 100; i++) free(strdup("some text to copy"));
+    free(malloc(1 << 20));
+    printf("%%ld %%ld\\n", (long)lseek(a, 0, SEEK_CUR), (long)lseek(b, 0, SEEK_END));
+    return 0;
+}
+""" % (fa, fb))
+bad = []
+for k in range(4):
+    d10 = segdir()
+    r = subprocess.run([reuse], env=agent_env(d10, CHIM_MODE="sample", CHIM_SAMPLE_BYTES="1"),
+                       capture_output=True, text=True, check=True)
+    if r.stdout.strip() != "0 0":
+        bad.append(r.stdout.strip())
+check(not bad, f"files opened at libunwind's old descriptors are not touched in 4 runs ({bad})")
+r = subprocess.run([COLLECT, "leaks", "--dir", d10, "--format", "json"], capture_output=True,
+                   text=True, check=True)
+proc = json.loads(r.stdout)["processes"][0]
+check(proc.get("libunwind_lost") is True and proc.get("unwinder") == "fp",
+      f"... and the report says libunwind was dropped ({proc.get('libunwind_lost')}, "
+      f"{proc.get('unwinder')})")
+
 # A plugin whose constructor (run by dlopen, under the loader's lock) waits
 # for a helper thread that polls and writes: a hook looking its real
 # function up on first use took that lock and hung the process. The real
