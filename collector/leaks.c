@@ -443,7 +443,7 @@ struct hist_proc {
     uint32_t pid;
     uint64_t start_ns;
     uint64_t nstacks;
-    int64_t *live;
+    int64_t *live; /* live bytes per stack, then (at live + nstacks) bytes freed */
 };
 
 struct hist_point {
@@ -499,7 +499,7 @@ int chim_leak_history_add(struct chim_leak_history *h, const struct chim_seg_set
         if (leak_sections(&set->segs[i], &ls) != 0)
             continue;
         struct hist_proc *hp = &pt->procs[pt->n];
-        hp->live = malloc(ls.nstacks * sizeof *hp->live);
+        hp->live = malloc(2 * ls.nstacks * sizeof *hp->live);
         if (!hp->live)
             return -ENOMEM;
         hp->pid = set->segs[i].hdr->pid;
@@ -509,38 +509,58 @@ int chim_leak_history_add(struct chim_leak_history *h, const struct chim_seg_set
             struct chim_site s;
             memcpy(&s, &ls.sites[k], sizeof s);
             hp->live[k] = (int64_t)(s.alloc_bytes - s.free_bytes);
+            hp->live[ls.nstacks + k] = (int64_t)s.free_bytes;
         }
         pt->n++;
     }
     return 0;
 }
 
-/* The process's live bytes of stack `id` at history point k, or 0. */
-static double hist_live(const struct chim_leak_history *h, int k, const struct chim_seg *g,
-                        uint64_t id)
+/* The process's live bytes (freed: bytes freed so far) of stack `id` at
+ * history point k, or 0. */
+static double hist_at(const struct chim_leak_history *h, int k, const struct chim_seg *g,
+                      uint64_t id, int freed)
 {
     const struct hist_point *pt = &h->pts[k];
     for (size_t i = 0; i < pt->n; i++)
-        if (pt->procs[i].pid == g->hdr->pid && pt->procs[i].start_ns == g->hdr->start_time_ns)
-            return id < pt->procs[i].nstacks ? (double)pt->procs[i].live[id] : 0;
+        if (pt->procs[i].pid == g->hdr->pid && pt->procs[i].start_ns == g->hdr->start_time_ns) {
+            const struct hist_proc *hp = &pt->procs[i];
+            return id < hp->nstacks ? (double)hp->live[(freed ? hp->nstacks : 0) + id] : 0;
+        }
     return 0;
+}
+
+/* Bytes of stack `id` live at the first point that are surely still live
+ * at the last: live then, less everything freed in between (birth buckets
+ * are powers of two of uptime, too coarse to tell a late leak's blocks
+ * from young ones in a long-running process; this bound is exact). */
+static double stayed(const struct chim_leak_history *h, const struct chim_seg *g, uint64_t id)
+{
+    double freed = hist_at(h, h->n - 1, g, id, 1) - hist_at(h, 0, g, id, 1);
+    double s = hist_at(h, 0, g, id, 0) - freed;
+    return s > 0 ? s : 0;
 }
 
 /* ---- per-stack accounting into sites -------------------------------------- */
 
-static void age_stats(const struct lproc *p, const struct chim_site *s, double mid, struct lsite *z)
+/* Updates the site's oldest age; returns this stack's bytes born before
+ * `mid` (by birth bucket). */
+static double age_stats(const struct lproc *p, const struct chim_site *s, double mid,
+                        struct lsite *z)
 {
+    double old = 0;
     for (int k = 0; k < CHIM_AGE_BUCKETS; k++) {
         double lo = k ? ldexp(1, k - 1) : 0, hi = k + 1 < CHIM_AGE_BUCKETS ? ldexp(1, k) : INFINITY;
         double b = (double)s->birth_bytes[k];
         if (b <= 0)
             continue;
         if (hi <= mid)
-            z->old_bytes += b;
+            old += b;
         double age = p->now_rel - lo;
         if (age > z->oldest_age_s)
             z->oldest_age_s = age;
     }
+    return old;
 }
 
 /* Standard error of a sample-mode estimate of z->bytes (sampling interval
@@ -560,8 +580,10 @@ static double sample_stderr(const struct lsite *z, double r)
     return p > 0 ? sqrt(z->bytes * zbar * (1 - p) / p) : sqrt(z->bytes * r);
 }
 
+/* `kept`: bytes known to have stayed through a watched window (0 without
+ * one). */
 static void account(struct lproc *p, const struct lstack *st, const struct chim_site *s,
-                    const double *y, double mid)
+                    const double *y, double mid, double kept)
 {
     struct lsite *z = &p->sites[st->site];
     double live = live_of(s);
@@ -580,7 +602,10 @@ static void account(struct lproc *p, const struct lstack *st, const struct chim_
     z->reachable_blocks += (double)s->reachable_blocks;
     for (int i = 0; i < p->npoints; i++)
         z->series[i] += y[i];
-    age_stats(p, s, mid, z);
+    double old = age_stats(p, s, mid, z);
+    z->old_bytes += old > kept ? old : kept;
+    if (kept > 0 && p->window_s > z->oldest_age_s)
+        z->oldest_age_s = p->window_s;
     if (live > z->rep_live) { /* the stack holding the most is shown */
         z->rep_live = live;
         z->stack = st->frames + st->site_at;
@@ -644,13 +669,15 @@ static int build_stacks(struct chim_leaks *l, struct lproc *p, const struct leak
             return -ENOMEM;
         st->live = live_of(&s);
         p->nstacks++;
+        double kept = 0;
         if (h && h->n > 1) {
             for (int k = 0; k < p->npoints; k++)
-                y[k] = hist_live(h, k, g, i);
+                y[k] = hist_at(h, k, g, i, 0);
+            kept = stayed(h, g, i);
         } else {
             ring_series(p, &s, y);
         }
-        account(p, st, &s, y, mid);
+        account(p, st, &s, y, mid, kept);
         struct lsite *z = &p->sites[st->site];
         z->nst++;
         z->nruntime += st->id != 0 && runtime_stack(st);
