@@ -28,6 +28,7 @@ static void usage(FILE *out)
             "  --folded      folded stacks of live bytes (flamegraph.pl, speedscope)\n"
             "  --all         also churn and the C runtime's own allocations\n"
             "  --min-bytes   hide smaller sites: 4096, 64K, 1MiB (K/M/G: 1024s; KB/MB: 1000s)\n"
+            "  --top N       the N first sites of each process (0: all, the default)\n"
             "  --suppress F  hide sites matching leak:PATTERN lines (function, file, module)\n");
 }
 
@@ -189,7 +190,9 @@ int chim_cmd_leaks(int argc, char **argv)
         chim_leak_history_free(h);
         return 2;
     }
-    char err[256] = "out of memory";
+    char err[256] = "out of memory", why[512];
+    if (!set.n && chim_dir_refused(dir, why, sizeof why)) /* as report says it */
+        fprintf(stderr, "chimcollect leaks: the agent refuses this directory, as %s\n", why);
     struct chim_leaks *l =
         chim_leaks_build(&set, a.watch_s > 0 ? h : NULL, a.pid, &a.opts, err, sizeof err);
     rc = 0;

@@ -1036,6 +1036,29 @@ static void text_site(const struct lsite *z, FILE *out)
                 z->stack[i].line);
 }
 
+/* Why a process lists no site: what hid them, so the hint names the option
+ * that brings them back. */
+static const char *none_shown_hint(const struct chim_leaks *l, const struct lproc *p)
+{
+    int small = 0, user = 0, other = 0;
+    for (int k = 0; k < p->nsites; k++) {
+        const struct lsite *z = &p->sites[k];
+        if (z->suppressed == 2)
+            user++;
+        else if (!l->opts.all && (z->suppressed || z->cls == CHIM_CLASS_CHURN))
+            other++;
+        else
+            small++; /* below --min-bytes */
+    }
+    if (small)
+        return "no site reaches --min-bytes";
+    if (user && !other)
+        return "every site is suppressed by --suppress";
+    if (l->opts.all || !other)
+        return "no leaking or retained sites";
+    return "no leaking or retained sites; --all shows churn and the C runtime's own";
+}
+
 void chim_leaks_text(const struct chim_leaks *l, FILE *out)
 {
     char b1[32], b2[32];
@@ -1073,8 +1096,7 @@ void chim_leaks_text(const struct chim_leaks *l, FILE *out)
             shown_n++;
         }
         if (!shown_n)
-            fprintf(out, "  (no leaking or retained sites%s)\n",
-                    l->opts.all ? "" : "; --all shows churn and the C runtime's own");
+            fprintf(out, "  (%s)\n", none_shown_hint(l, p));
     }
 }
 

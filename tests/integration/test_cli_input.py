@@ -52,6 +52,9 @@ for size, floor in (("10K", 10240), ("10KiB", 10240), ("10240", 10240), ("10kb",
     got = site_bytes("--min-bytes", size)
     want = [b for b in every if b >= floor]
     check(got == want, f"leaks --min-bytes {size}: the sites of {floor} bytes or more ({got})")
+r = collect("leaks", "--dir", d, "--min-bytes", "1G")
+check(r.returncode == 0 and "no site reaches --min-bytes" in r.stdout and "--all" not in r.stdout,
+      f"leaks --min-bytes above every site names the option, not --all ({r.stdout.strip()[-80:]})")
 
 # ---- a wrong directory -------------------------------------------------------
 one_line_error(collect("report", "--dir", "/nonexistent-chim-dir"),
@@ -70,6 +73,9 @@ subprocess.run(["/bin/true"], env=agent_env(pub))
 r = collect("report", "--dir", pub)
 check(r.returncode == 0 and "refuses this directory" in r.stdout and "0777" in r.stdout,
       f"report on a 0777 directory says why it is empty ({r.stdout.strip()[-120:]})")
+r = collect("leaks", "--dir", pub)
+check(r.returncode == 0 and "refuses this directory" in r.stderr and "0777" in r.stderr,
+      f"leaks on a 0777 directory says why it is empty ({r.stderr.strip()[-120:]})")
 dbg = subprocess.run(["/bin/true"], env=agent_env(pub, CHIM_DEBUG=1), capture_output=True,
                      text=True)
 check("open to group or others" in dbg.stderr, f"CHIM_DEBUG names the reason ({dbg.stderr.strip()})")
