@@ -1036,6 +1036,16 @@ static void text_site(const struct lsite *z, FILE *out)
                 z->stack[i].line);
 }
 
+/* Leaked blocks (directly or not) of sites hidden as the C runtime's. */
+static double runtime_leaked(const struct lproc *p)
+{
+    double n = 0;
+    for (int k = 0; k < p->nsites; k++)
+        if (p->sites[k].suppressed == 1 && p->sites[k].cls == CHIM_CLASS_LEAK)
+            n += p->sites[k].leaked_blocks + p->sites[k].indirect_blocks;
+    return n;
+}
+
 /* Why a process lists no site: what hid them, so the hint names the option
  * that brings them back. */
 static const char *none_shown_hint(const struct chim_leaks *l, const struct lproc *p)
@@ -1075,13 +1085,16 @@ void chim_leaks_text(const struct chim_leaks *l, FILE *out)
         const struct lproc *p = &l->procs[i];
         fprintf(out, "pid %u %s: %s mode, %s", p->pid, p->exe, mode_name(p->mode),
                 chim_seg_state_name(p->state));
-        if (p->info.scan_state == CHIM_SCAN_DONE)
+        if (p->info.scan_state == CHIM_SCAN_DONE) {
             fprintf(out, "; exit scan: %llu blocks leaked (%s), %llu indirectly (%s)",
                     (unsigned long long)p->info.scan_leaked_blocks,
                     fmt_bytes((double)p->info.scan_leaked_bytes, b1, sizeof b1),
                     (unsigned long long)p->info.scan_indirect_blocks,
                     fmt_bytes((double)p->info.scan_indirect_bytes, b2, sizeof b2));
-        else
+            double rt = runtime_leaked(p);
+            if (rt > 0 && !l->opts.all)
+                fprintf(out, ", %.0f of them the C runtime's own (--all shows them)", rt);
+        } else
             fprintf(out, "; growth over %.1f s (%d points)", p->window_s, p->npoints);
         if (p->info.flags & CHIM_LEAK_LIBUNWIND_LOST)
             fprintf(out, "\n  note: the program closed libunwind's descriptors; stacks since"
