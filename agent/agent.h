@@ -54,6 +54,7 @@ struct chim_tls {
     int exiting;                   /* slot retired; count into `retired` */
     int64_t leak_left;             /* leak tracking: bytes to the next recorded block */
     uint32_t leak_carry;           /* realloc: the moved block's birth_ms + 1 (0: none) */
+    uint32_t in_unwind;            /* inside libunwind: its pipe probes are answered (unwind.c) */
 };
 
 extern struct chim_settings chim__cfg;

@@ -47,7 +47,6 @@ void chim__leak_fork_child(void);    /* fork child, after its segment exists */
 void chim__leak_fini(void);          /* library destructor: exit scan */
 void chim__leak_quick_exit(void);    /* _exit: pending site deltas to the segment */
 void chim__leak_idle(void);          /* before a blocking call: this thread's deltas */
-void chim__leak_unwinder_lost(void); /* libunwind dropped (unwind.c): noted in the info */
 /* Call-outs from the hooks (cold paths). `ra` is the hook's return address. */
 void chim__leak_alloc(void *p, size_t n, void *ra);
 void chim__leak_free(void *p);

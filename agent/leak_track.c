@@ -1314,18 +1314,6 @@ void chim__leak_idle(void)
     errno = saved;
 }
 
-/* The host closed libunwind's pipe (unwind.c): from now on frame pointers
- * only, and the info record says so. Called from close hooks, in any mode. */
-void chim__leak_unwinder_lost(void)
-{
-    struct chim_leak_info *in = info();
-    if (!in)
-        return;
-    __atomic_fetch_or(&in->flags, CHIM_LEAK_LIBUNWIND_LOST, __ATOMIC_RELAXED);
-    if (__atomic_load_n(&in->unwinder, __ATOMIC_RELAXED) == CHIM_UNWIND_LIBUNWIND)
-        __atomic_store_n(&in->unwinder, CHIM_UNWIND_FP, __ATOMIC_RELAXED);
-}
-
 /* _exit, _Exit: no destructors and no exit scan, but the threads' pending
  * site deltas reach the segment, so blocks still live count as unfreed at
  * exit (a forked worker that leaves with _exit, a shell). */

@@ -156,7 +156,6 @@ EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l)
 
 EXPORT int close(int fd)
 {
-    chim__unwind_fds_closing((unsigned)fd, (unsigned)fd);
     if (TRACKING())
         NOTE(chim__net_closing(fd)); /* before: the number may be reused at once */
     return REAL(close, "close")(fd);
@@ -180,8 +179,6 @@ EXPORT int dup(int fd)
 
 EXPORT int dup2(int fd, int n)
 {
-    if (fd != n)
-        chim__unwind_fds_closing((unsigned)n, (unsigned)n);
     if (TRACKING() && fd != n)
         NOTE(chim__net_closing(n));
     return REAL(dup2, "dup2")(fd, n);
@@ -189,8 +186,6 @@ EXPORT int dup2(int fd, int n)
 
 EXPORT int dup3(int fd, int n, int flags)
 {
-    if (fd != n)
-        chim__unwind_fds_closing((unsigned)n, (unsigned)n);
     if (TRACKING() && fd != n)
         NOTE(chim__net_closing(n));
     return REAL(dup3, "dup3")(fd, n, flags);
@@ -198,8 +193,6 @@ EXPORT int dup3(int fd, int n, int flags)
 
 EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-    if (!(flags & 4 /* CLOSE_RANGE_CLOEXEC */))
-        chim__unwind_fds_closing(first, last);
     if (TRACKING() && !(flags & 4 /* CLOSE_RANGE_CLOEXEC */))
         NOTE(chim__net_close_range(first, last));
     if (!REAL(close_range, "close_range")) {
@@ -213,6 +206,11 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
 
 EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
+    if (CHIM_UNLIKELY(chim__tls.in_unwind)) { /* libunwind draining its pipe */
+        long p = chim__unwind_probe(SYS_read, fd, NULL, n);
+        if (p != -2)
+            return p;
+    }
     ssize_t r = REAL(read, "read")(fd, buf, n);
     if (watched(fd))
         note_in(fd, buf, r);
@@ -382,6 +380,11 @@ EXPORT long syscall(long nr, ...)
     long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
     long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
     va_end(ap);
+    if (CHIM_UNLIKELY(chim__tls.in_unwind) && (nr == SYS_read || nr == SYS_write)) {
+        long p = chim__unwind_probe(nr, a, (const void *)b, (size_t)c);
+        if (p != -2)
+            return p;
+    }
     if (nr == SYS_io_uring_setup && TRACKING())
         NOTE(chim__net_io_uring());
     return REAL(syscall, "syscall")(nr, a, b, c, d, e, f);

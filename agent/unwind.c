@@ -19,8 +19,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,8 +31,6 @@ extern void *__libc_stack_end;
 
 static uint32_t unwinder = CHIM_UNWIND_FP;
 static int (*unw_bt)(void **, int);
-static int lu_off; /* the host closed or replaced libunwind's pipe */
-int chim__lu_fd[2] = {-1, -1};
 static CHIM_TLS uintptr_t stack_lo, stack_hi;
 static CHIM_TLS int stack_checked;
 static uintptr_t main_hi;
@@ -49,8 +47,10 @@ static __attribute__((noinline)) int lu_walk(uintptr_t ra, uint64_t *ips, int ma
     void *buf[CHIM_STACK_DEPTH_MAX + 8];
     int want =
         max + 6 < (int)(sizeof buf / sizeof buf[0]) ? max + 6 : (int)(sizeof buf / sizeof buf[0]);
-    int saved = errno; /* libunwind's memory probes may set it */
+    int saved = errno;       /* libunwind's memory probes may set it */
+    chim__tls.in_unwind = 1; /* see chim__unwind_probe */
     int got = unw_bt ? unw_bt(buf, want) : 0;
+    chim__tls.in_unwind = 0;
     errno = saved;
     int i = 0, n = 0;
     while (i < got && chim__in_agent_text((uintptr_t)buf[i]))
@@ -122,10 +122,9 @@ int chim__unwind(uintptr_t ra, uintptr_t fp, uint64_t *ips, int max)
     if (max <= 0)
         return 0;
     uint32_t u = unwinder;
-    int lu = unw_bt && !__atomic_load_n(&lu_off, __ATOMIC_RELAXED);
-    if (u == CHIM_UNWIND_LIBUNWIND && lu)
+    if (u == CHIM_UNWIND_LIBUNWIND && unw_bt)
         return lu_walk(ra, ips, max);
-    if (u == CHIM_UNWIND_AUTO && lu &&
+    if (u == CHIM_UNWIND_AUTO && unw_bt &&
         (chim__in_libc_text(ra) || chim__in_cxx_text(ra) || !know_stack()))
         return lu_walk(ra, ips, max);
     if (!know_stack()) {
@@ -155,29 +154,20 @@ static void load_libunwind(void)
         *(void **)&unw_bt = dlsym(h, "unw_backtrace");
 }
 
-/* The two lowest free descriptors: where libunwind's pipe2 will land. */
-static void lowest_free(int out[2])
+/* A process started with 0-2 closed: libunwind's pipe, opened by the
+ * warm-up at the lowest free numbers, would become its stdin or stdout;
+ * /dev/null holds them during the warm-up. Returns how many it holds. */
+static int hold_low_fds(int hold[3])
 {
-    out[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    out[1] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    for (int i = 0; i < 2; i++)
-        if (out[i] >= 0)
-            close(out[i]);
-}
-
-static int is_fifo(int fd)
-{
-    struct stat st;
-    return fd >= 0 && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
-}
-
-void chim__unwind_fd_lost(void)
-{
-    if (chim__lu_fd[0] < 0 && chim__lu_fd[1] < 0)
-        return;
-    __atomic_store_n(&lu_off, 1, __ATOMIC_RELAXED);
-    chim__lu_fd[0] = chim__lu_fd[1] = -1;
-    chim__leak_unwinder_lost();
+    int nh = 0;
+    for (int f; nh < 3 && (f = open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0;) {
+        if (f > 2) {
+            close(f);
+            break;
+        }
+        hold[nh++] = f;
+    }
+    return nh;
 }
 
 uint32_t chim__unwind_init(uint32_t kind)
@@ -194,17 +184,40 @@ uint32_t chim__unwind_init(uint32_t kind)
      * allocation from libc, maybe after a daemon closed 0-2 and before it
      * reopens them (its pipe would take them). */
     uint64_t ips[CHIM_STACK_DEPTH_MAX];
-    int fds[2] = {-1, -1};
-    if (unw_bt)
-        lowest_free(fds);
+    int hold[3], nh = unw_bt ? hold_low_fds(hold) : 0;
     chim__unwind((uintptr_t)__builtin_return_address(0), 0, ips, 32);
     if (unwinder == CHIM_UNWIND_AUTO && unw_bt)
         lu_walk((uintptr_t)__builtin_return_address(0), ips, 32);
-    if (is_fifo(fds[0]) && is_fifo(fds[1])) { /* its pipe2 took them */
-        chim__lu_fd[0] = fds[0];
-        chim__lu_fd[1] = fds[1];
-    }
+    while (nh)
+        close(hold[--nh]);
     return unwinder;
+}
+
+/* libunwind 1.6 checks that an address is readable by draining a private
+ * pipe with read() and writing one byte of the address into it with
+ * syscall(SYS_write); when the drain fails it closes the pipe and opens a
+ * new one. The pipe's numbers are the host's to close and reuse (a daemon
+ * closing every descriptor, closefrom), so while the agent unwinds, the
+ * read and syscall hooks send those calls here and no descriptor is
+ * touched: a drain finds the pipe empty, a probe asks process_vm_readv.
+ * Where that is denied (seccomp), the address counts as unreadable: the
+ * walk stops there, short but safe. Returns -2 for a call that is not a
+ * probe (it goes to the kernel). */
+long chim__unwind_probe(long nr, long fd, const void *addr, size_t n)
+{
+    (void)fd;
+    if (n != 1)
+        return -2;
+    if (nr == SYS_read) {
+        errno = EAGAIN;
+        return -1;
+    }
+    char byte;
+    struct iovec l = {&byte, 1}, r = {(void *)(uintptr_t)addr, 1};
+    if (process_vm_readv(getpid(), &l, 1, &r, 1, 0) == 1)
+        return 1;
+    errno = EFAULT;
+    return -1;
 }
 
 double chim__unwind_bench(uint32_t kind, int iterations)

@@ -9,6 +9,7 @@
 #ifndef CHIM_UNWIND_H
 #define CHIM_UNWIND_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Loads the unwinder and runs it once (constructor only: loading libunwind
@@ -35,28 +36,9 @@ int chim__unwind_owns(uintptr_t lo, uintptr_t hi);
 /* The main thread's stack top (page end of __libc_stack_end). */
 uintptr_t chim__unwind_main_hi(void);
 
-/* libunwind's private pipe (libunwind 1.6 checks memory by writing to it,
- * with raw system calls the hooks cannot see), -1 if none was found. A
- * host that closes or replaces either descriptor (a daemon closing every
- * descriptor, then opening files at those numbers) would have its files
- * read, written and closed by libunwind: the close and dup hooks call
- * chim__unwind_fd_lost first, and the agent stops using libunwind for good
- * (frame pointers only; the leak info says so). */
-extern int chim__lu_fd[2];
-void chim__unwind_fd_lost(void);
-
-static inline int chim__lu_fd_in(int fd, unsigned lo, unsigned hi)
-{
-    return fd >= 0 && (unsigned)fd >= lo && (unsigned)fd <= hi;
-}
-
-/* [lo, hi] are about to be closed or replaced. */
-static inline void chim__unwind_fds_closing(unsigned lo, unsigned hi)
-{
-    if (__builtin_expect(
-            chim__lu_fd_in(chim__lu_fd[0], lo, hi) || chim__lu_fd_in(chim__lu_fd[1], lo, hi), 0))
-        chim__unwind_fd_lost();
-}
+/* While chim__tls.in_unwind is set, the read and syscall hooks pass
+ * libunwind's pipe probes here (see unwind.c); -2: not a probe. */
+long chim__unwind_probe(long nr, long fd, const void *addr, size_t n);
 
 /* One capture with a given unwinder (benchmarks and tests): ns per call. */
 double chim__unwind_bench(uint32_t kind, int iterations);

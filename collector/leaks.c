@@ -968,7 +968,6 @@ static cJSON *proc_json(const struct lproc *p)
                             p->info.unwinder == CHIM_UNWIND_FP     ? "fp"
                             : p->info.unwinder == CHIM_UNWIND_AUTO ? "auto"
                                                                    : "libunwind");
-    cJSON_AddBoolToObject(o, "libunwind_lost", (p->info.flags & CHIM_LEAK_LIBUNWIND_LOST) != 0);
     cJSON_AddNumberToObject(o, "stacks_dropped", (double)p->info.stacks_dropped);
     cJSON_AddNumberToObject(o, "tracked_dropped", (double)p->info.tracked_dropped);
     if (p->mode == CHIM_MODE_FULL) {
@@ -1096,9 +1095,6 @@ void chim_leaks_text(const struct chim_leaks *l, FILE *out)
                 fprintf(out, ", %.0f of them the C runtime's own (--all shows them)", rt);
         } else
             fprintf(out, "; growth over %.1f s (%d points)", p->window_s, p->npoints);
-        if (p->info.flags & CHIM_LEAK_LIBUNWIND_LOST)
-            fprintf(out, "\n  note: the program closed libunwind's descriptors; stacks since"
-                         " are frame-pointer walks (may be shallow)");
         fprintf(out, "\n  %-8s %10s %8s %12s %8s  %s\n", "class", "bytes", "blocks", "growth",
                 "oldest", "site");
         int shown_n = 0;

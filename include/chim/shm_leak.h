@@ -155,7 +155,7 @@ struct chim_leak_info {
     uint64_t tracked_dropped; /* blocks not recorded (table full) */
     uint64_t modules_dropped;
     uint32_t scan_state; /* enum chim_scan_state */
-    uint32_t flags;      /* CHIM_LEAK_INHERITED, CHIM_LEAK_LIBUNWIND_LOST */
+    uint32_t flags;      /* bit 0: tables inherited from the parent at fork */
     uint64_t scan_ns;
     uint64_t scan_blocks, scan_bytes;
     uint64_t scan_leaked_blocks, scan_leaked_bytes;
@@ -167,8 +167,6 @@ struct chim_leak_info {
 };
 
 #define CHIM_LEAK_INHERITED 1u
-#define CHIM_LEAK_LIBUNWIND_LOST                                                                   \
-    2u /* the host closed libunwind's pipe: frame pointers only since (unwind.h) */
 
 _Static_assert(sizeof(struct chim_module) == 384, "module entry is 384 bytes");
 _Static_assert(offsetof(struct chim_module, path) == 96, "module path offset");

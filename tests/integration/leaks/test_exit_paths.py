@@ -193,13 +193,14 @@ check(mine == 200 and full and full[0] > 100,
       f"a full stack table: all 200 blocks counted, most at [stack table full] ({mine}, {full})")
 
 # The host's descriptors are the host's. libunwind checks memory through a
-# private pipe with raw read/write system calls; (1) full mode's auto
+# private pipe (read, then syscall(SYS_write)): (1) full mode's auto
 # unwinder used to open it at the first allocation from libc, where a
 # daemon that had closed 0-2 lost its stdout to it; (2) a host that closes
-# every descriptor above 2 and opens files at the pipe's numbers had a byte
-# read from one and a byte of memory written into the other. Now the pipe
-# is opened in the constructor, and when the host closes it the agent
-# stops using libunwind (frame pointers only, reported).
+# every descriptor above 2 (a loop, closefrom) and opens files at the
+# pipe's numbers had a byte read from one and a byte of memory written into
+# the other; (3) a process started with 0-2 closed got the pipe as stdin.
+# Now the pipe is opened in the constructor, off 0-2, and the agent answers
+# libunwind's probes itself: no descriptor is touched, stacks stay deep.
 log = os.path.join(work, "daemon.log")
 dmn = build("daemon", """#include <fcntl.h>
 #include <pthread.h>
@@ -235,8 +236,12 @@ reuse = build("fdreuse", """#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-int main(void) {
-    for (int fd = 3; fd < 64; fd++) close(fd);
+int main(int argc, char **argv) {
+    (void)argv;
+    if (argc > 1)
+        closefrom(3);
+    else
+        for (int fd = 3; fd < 64; fd++) close(fd);
     int a = open("%s", O_RDWR | O_CREAT | O_TRUNC, 0600);
     int b = open("%s", O_RDWR | O_CREAT | O_TRUNC, 0600);
     if (write(a, "AAAAAAAAAA", 10) != 10) return 1;
@@ -248,19 +253,43 @@ int main(void) {
 }
 """ % (fa, fb))
 bad = []
-for k in range(4):
-    d10 = segdir()
-    r = subprocess.run([reuse], env=agent_env(d10, CHIM_MODE="sample", CHIM_SAMPLE_BYTES="1"),
-                       capture_output=True, text=True, check=True)
-    if r.stdout.strip() != "0 0":
-        bad.append(r.stdout.strip())
-check(not bad, f"files opened at libunwind's old descriptors are not touched in 4 runs ({bad})")
-r = subprocess.run([COLLECT, "leaks", "--dir", d10, "--format", "json"], capture_output=True,
-                   text=True, check=True)
-proc = json.loads(r.stdout)["processes"][0]
-check(proc.get("libunwind_lost") is True and proc.get("unwinder") == "fp",
-      f"... and the report says libunwind was dropped ({proc.get('libunwind_lost')}, "
-      f"{proc.get('unwinder')})")
+for args, env in (([], {"CHIM_MODE": "sample", "CHIM_SAMPLE_BYTES": "1"}),
+                  (["closefrom"], {"CHIM_MODE": "sample", "CHIM_SAMPLE_BYTES": "1"}),
+                  (["closefrom"], {"CHIM_MODE": "full", "CHIM_UNWIND": "libunwind"})):
+    for k in range(3):
+        d10 = segdir()
+        r = subprocess.run([reuse, *args], env=agent_env(d10, **env), capture_output=True,
+                           text=True, check=True)
+        if r.stdout.strip() != "0 0":
+            bad.append((args, env["CHIM_MODE"], r.stdout.strip()))
+check(not bad, f"files opened at libunwind's descriptors are not touched, 9 runs ({bad})")
+r = subprocess.run([COLLECT, "leaks", "--dir", d10, "--format", "json", "--all"],
+                   capture_output=True, text=True, check=True)
+rep = json.loads(r.stdout)
+deep = [[f["function"] for f in s["stack"]] for s in rep["sites"] if s["function"] == "main"]
+check(rep["processes"][0]["unwinder"] == "libunwind" and deep,
+      f"... and libunwind still unwinds ({rep['processes'][0]['unwinder']}, {deep[:1]})")
+
+stdin_prog = build("closedstd", """#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(void) {
+    for (int i = 0; i < 50; i++) free(strdup("x"));
+    long n = fcntl(0, F_GETFD); /* -1: still closed, as the host left it */
+    int out = open("%s", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dprintf(out, "%%ld\\n", n);
+    return 0;
+}
+""" % (log + ".std"))
+d13 = segdir()
+subprocess.run([stdin_prog], env=agent_env(d13, CHIM_MODE="sample", CHIM_SAMPLE_BYTES="1"),
+               check=True, preexec_fn=lambda: [os.close(k) for k in (0, 1, 2)])
+with open(log + ".std") as f:
+    said = f.read().strip()
+check(said == "-1",
+      f"a process started with 0-2 closed finds them closed, not libunwind's pipe ({said})")
 
 # A leak that starts late (4.2 s after start), watched from 4.5 s to 7.5 s:
 # the whole window lies in one birth bucket ([4, 8) s), so buckets cannot
