@@ -1035,13 +1035,13 @@ static void text_site(const struct lsite *z, FILE *out)
                 z->stack[i].line);
 }
 
-/* Leaked blocks (directly or not) of sites hidden as the C runtime's. */
+/* Directly leaked blocks of sites hidden as the C runtime's. */
 static double runtime_leaked(const struct lproc *p)
 {
     double n = 0;
     for (int k = 0; k < p->nsites; k++)
         if (p->sites[k].suppressed == 1 && p->sites[k].cls == CHIM_CLASS_LEAK)
-            n += p->sites[k].leaked_blocks + p->sites[k].indirect_blocks;
+            n += p->sites[k].leaked_blocks;
     return n;
 }
 
