@@ -592,18 +592,26 @@ static void site_apply(uint32_t stack, uint64_t size, uint32_t birth_ms, int wha
     site_apply_to(shard_get(), stack, size, birth_ms, what, now);
 }
 
-/* Folds every thread's deltas (process exit, _exit). A thread still
- * allocating at that moment may have an event counted twice or not at all:
- * its events race the exit anyway. */
+/* Folds the thread deltas that nobody else would see (process exit,
+ * _exit): this thread's own row, and the private rows of threads beyond the
+ * segment's DELTAS rows. Another thread's row in the segment is left as it
+ * is: the collector adds it (its owner may be folding or counting into it
+ * this very moment, and a fold from here raced that: an event counted
+ * twice or not at all, often hundreds per exit under load). A private row
+ * still has that race: its thread's events race the exit anyway. */
 static void fold_all_shards(void)
 {
     if (!pool)
         return;
     uint64_t now = chim__leak_now_ms();
     uint32_t hi = __atomic_load_n(&pool_hi, __ATOMIC_ACQUIRE);
-    for (uint32_t i = 0; i < hi; i++) /* shards above were never touched */
-        if (LD(pool[i].used))
-            shard_fold(&pool[i], now, BY_OTHER);
+    for (uint32_t i = 0; i < hi; i++) { /* shards above were never touched */
+        struct shard *sh = &pool[i];
+        if (sh == my_shard && shard_state == 1)
+            shard_fold(sh, now, BY_OWNER);
+        else if (LD(sh->used) && LD(sh->row) == &sh->priv)
+            shard_fold(sh, now, BY_OTHER);
+    }
 }
 
 static inline __attribute__((always_inline)) void unpark(struct shard *sh);

@@ -60,11 +60,15 @@ void chim_seg_add_deltas(struct chim_seg *seg, int fd)
     if (ds->offset < hdr || ss->offset < hdr ||
         ds->offset + ds->count * sizeof(struct chim_delta_row) > ss->offset)
         return;
-    /* A writer that is gone (killed) folds no more: a row it left odd was
-     * cut inside a fold, and its ways not reached yet are still pending
-     * (at most the way being folded is half in SITES): add it rather than
-     * lose up to a batch for good. */
-    int gone = fd >= 0 && seg->state == CHIM_SEG_VANISHED;
+    /* A writer that is gone (exited, killed, exec'd) folds no more: a row
+     * it left odd was cut inside a fold (a thread still running when the
+     * process exited, which leaves other threads' rows to this reader), and
+     * its ways not reached yet are still pending (at most the way being
+     * folded is half in SITES): add it rather than lose up to a batch for
+     * good. (Between the exit mark and the process's end, a thread may
+     * still finish such a fold: a reader at that instant may count one way
+     * twice; the next read is right.) */
+    int gone = fd >= 0 && seg->state != CHIM_SEG_RUNNING;
     const struct chim_delta_row *rows = (const void *)(seg->data + ds->offset);
     struct chim_site *sites = (void *)(seg->data + ss->offset);
     for (uint64_t i = 0; i < ds->count; i++) {
