@@ -193,6 +193,12 @@ int chim_cmd_leaks(int argc, char **argv)
     char err[256] = "out of memory", why[512];
     if (!set.n && chim_dir_refused(dir, why, sizeof why)) /* as report says it */
         fprintf(stderr, "chimcollect leaks: the agent refuses this directory, as %s\n", why);
+    if (!chim_seg_set_has_pid(&set, a.pid)) {
+        fprintf(stderr, "chimcollect leaks: no segment of process %ld in %s\n", a.pid, dir);
+        chim_leak_history_free(h);
+        chim_seg_set_free(&set);
+        return 1;
+    }
     struct chim_leaks *l =
         chim_leaks_build(&set, a.watch_s > 0 ? h : NULL, a.pid, &a.opts, err, sizeof err);
     rc = 0;

@@ -71,6 +71,11 @@ int chim_cmd_report(int argc, char **argv)
         fprintf(stderr, "chimcollect report: cannot read %s: %s\n", dir, strerror(-rc));
         return 2;
     }
+    if (!chim_seg_set_has_pid(&set, pid)) {
+        fprintf(stderr, "chimcollect report: no segment of process %ld in %s\n", pid, dir);
+        chim_seg_set_free(&set);
+        return 1;
+    }
     cJSON *r = chim_report_build(&set, dir, pid);
     chim_seg_set_free(&set);
     rc = chim_report_output(r, format, out, "chimcollect report");

@@ -489,6 +489,14 @@ int chim_seg_load_dir_filtered(const char *dir, const struct chim_seg_filter *f,
     return rc < 0 ? rc : 0;
 }
 
+int chim_seg_set_has_pid(const struct chim_seg_set *set, long pid)
+{
+    for (size_t i = 0; pid > 0 && i < set->n; i++)
+        if (set->segs[i].hdr->pid == (uint32_t)pid)
+            return 1;
+    return pid <= 0;
+}
+
 void chim_seg_set_free(struct chim_seg_set *set)
 {
     for (size_t i = 0; i < set->n; i++)

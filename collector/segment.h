@@ -89,6 +89,8 @@ int chim_seg_load_dir(const char *dir, struct chim_seg_set *set, FILE *warn);
 int chim_seg_load_dir_filtered(const char *dir, const struct chim_seg_filter *f,
                                struct chim_seg_set *set, size_t *filtered, FILE *warn);
 void chim_seg_set_free(struct chim_seg_set *set);
+/* 1 when pid is 0 (every process) or some segment of the set is pid's. */
+int chim_seg_set_has_pid(const struct chim_seg_set *set, long pid);
 
 /* The default segment directory: $CHIM_DIR or /dev/shm/chim-<euid>. */
 /* The agent would refuse `dir` (it exists and is a symlink, another

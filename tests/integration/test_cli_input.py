@@ -109,8 +109,12 @@ check("CHIM_MODE was not count, sample or full" in r.stdout, "the text report sa
 r = collect("leaks", "--dir", b)
 check("1 ran in count mode" in r.stdout and "not count, sample or full" in r.stdout,
       f"leaks says why it has nothing ({r.stdout.strip()})")
-r = collect("leaks", "--dir", b, "--pid", "1")
-check("no instrumented process found" in r.stdout, f"leaks --pid of no segment ({r.stdout.strip()})")
+# --pid of a process with no segment here: one line naming it, exit 1
+# (it used to print an empty list and exit 0, as if the process were clean).
+for verb in ("leaks", "report"):
+    r = collect(verb, "--dir", b, "--pid", "1")
+    check(r.returncode == 1 and r.stderr.count("\n") == 1 and "process 1" in r.stderr and not r.stdout,
+          f"{verb} --pid of no segment ({r.returncode}, {r.stderr.strip()})")
 
 # ---- exec: the images before it are not the running image ---------------------
 x = segdir()
