@@ -393,6 +393,7 @@ static uint32_t pool_hi; /* one past the highest shard ever claimed */
 static CHIM_TLS struct shard *my_shard;
 static CHIM_TLS int shard_state; /* 0 none yet, 1 own one, 2 none (pool full or thread exited) */
 static int shards_closed;        /* process exit: every event adds directly */
+static CHIM_TLS int closing;     /* this thread closed them: it still folds its own row */
 
 #define LD(x)    __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define ST(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
@@ -431,19 +432,37 @@ static inline void row_seq_bump(struct chim_delta_row *r)
     __atomic_fetch_add(&r->seq, 1, __ATOMIC_SEQ_CST);
 }
 
-static void row_fold(struct chim_delta_row *r, uint64_t now, int how)
+/* An owner's fold begins (seq odd), unless the process is exiting: then
+ * the row stays as it is, for the collector. Both sides are sequentially
+ * consistent: either the exiting thread sees this fold's odd seq, and
+ * waits for its end (exit_wait_folds), or this thread sees the exit and
+ * folds nothing. A fold cut by the process's end would lose a way. */
+static int fold_begin(struct chim_delta_row *r)
 {
     row_seq_bump(r);
+    if (CHIM_LIKELY(!__atomic_load_n(&shards_closed, __ATOMIC_SEQ_CST)) || closing)
+        return 1;
+    row_seq_bump(r);
+    return 0;
+}
+
+static int row_fold(struct chim_delta_row *r, uint64_t now, int how)
+{
+    if (how == BY_OWNER && !fold_begin(r))
+        return 0;
+    if (how == BY_OTHER)
+        row_seq_bump(r);
     for (int i = 0; i < SHARD_WAYS; i++)
         if (way_busy(&r->d[i]))
             delta_fold(&r->d[i], now, how);
     row_seq_bump(r);
+    return 1;
 }
 
 static void shard_fold(struct shard *sh, uint64_t now, int how)
 {
-    row_fold(sh->row, now, how);
-    ST(sh->events, 0);
+    if (row_fold(sh->row, now, how))
+        ST(sh->events, 0);
 }
 
 /* Shard i's row: the segment's, or its private one. */
@@ -526,16 +545,27 @@ static __attribute__((noinline)) void site_apply_direct(uint32_t stack, uint64_t
     errno = saved;
 }
 
-/* The way is needed for another key: its deltas go to the segment. */
-static __attribute__((noinline)) void delta_reuse(struct shard *sh, struct chim_site_delta *e,
-                                                  uint32_t stack, unsigned b, uint64_t now)
+/* Where an event that found the way of another key goes while the
+ * process exits: it was added directly, and this way is thrown away. */
+static CHIM_TLS struct chim_site_delta exit_sink;
+
+/* The way is needed for another key: its deltas go to the segment, and e
+ * comes back for the event. While the process exits the way stays: the
+ * event (what, size) is added directly, and the sink comes back. */
+static __attribute__((noinline)) struct chim_site_delta *
+delta_reuse(struct shard *sh, struct chim_site_delta *e, uint32_t stack, unsigned b, uint64_t now,
+            uint64_t size, int what)
 {
-    row_seq_bump(sh->row);
+    if (!fold_begin(sh->row)) {
+        site_apply_direct(stack, size, b, what, now);
+        return &exit_sink;
+    }
     if (way_busy(e))
         delta_fold(e, now ? now : chim__leak_now_ms(), BY_OWNER);
     ST(e->stack, stack);
     ST(e->bucket, b);
     row_seq_bump(sh->row);
+    return e;
 }
 
 /* First allocation seen in a new epoch: the old epoch's events go first. */
@@ -571,7 +601,7 @@ static inline __attribute__((always_inline)) void site_apply_to(struct shard *sh
     }
     struct chim_site_delta *e = &sh->row->d[(stack * 0x9E3779B1u + b * 0x85EBCA77u) >> (32 - 6)];
     if (CHIM_UNLIKELY(LD(e->stack) != stack || LD(e->bucket) != b))
-        delta_reuse(sh, e, stack, b, now);
+        e = delta_reuse(sh, e, stack, b, now, size, what);
     if (what == SITE_ALLOC || what == SITE_UNALLOC) {
         int64_t sign = what == SITE_UNALLOC ? -1 : 1;
         ST(e->allocs, LD(e->allocs) + sign);
@@ -612,6 +642,39 @@ static void fold_all_shards(void)
         else if (LD(sh->used) && LD(sh->row) == &sh->priv)
             shard_fold(sh, now, BY_OTHER);
     }
+}
+
+/* Waits until no other thread is inside a fold (fold_begin), yielding,
+ * for at most 50 ms: a thread stopped in one (a debugger) cannot hold the
+ * exit; its row, left odd, is then added by the collector anyway. */
+static void exit_wait_folds(void)
+{
+    uint32_t hi = __atomic_load_n(&pool_hi, __ATOMIC_ACQUIRE);
+    uint64_t until = 0;
+    for (uint32_t i = 0; i < hi; i++) {
+        struct chim_delta_row *r = LD(pool[i].row);
+        if (&pool[i] == my_shard || !r)
+            continue;
+        while (__atomic_load_n(&r->seq, __ATOMIC_SEQ_CST) & 1) {
+            uint64_t now = chim__leak_now_ms();
+            if (!until)
+                until = now + 50;
+            if (now >= until)
+                return;
+            sched_yield();
+        }
+    }
+}
+
+/* Process exit, _exit: from now on other threads fold nothing and add
+ * their new events directly; the folds under way end first. */
+static void close_shards(void)
+{
+    closing = 1;
+    __atomic_store_n(&shards_closed, 1, __ATOMIC_SEQ_CST);
+    if (pool)
+        exit_wait_folds();
+    fold_all_shards();
 }
 
 static inline __attribute__((always_inline)) void unpark(struct shard *sh);
@@ -1293,10 +1356,9 @@ void chim__leak_fini(void)
     setjmp(regs);
     __builtin_unwind_init();
     chim__tls.in_agent = 1;
-    fold_all_shards();
-    __atomic_store_n(&shards_closed, 1, __ATOMIC_RELAXED);
+    close_shards();
     unpark_all();      /* the scan reads the tables only */
-    fold_all_shards(); /* what a thread added between the two */
+    fold_all_shards(); /* this thread's events of unpark_all */
     chim__modules_refresh();
     if (mode == CHIM_MODE_FULL && chim__leakcfg.scan)
         chim__leak_scan((uintptr_t)&regs);
@@ -1330,7 +1392,7 @@ void chim__leak_quick_exit(void)
     if (!active)
         return;
     chim__tls.in_agent = 1;
-    fold_all_shards();
+    close_shards();
     chim__tls.in_agent = 0;
 }
 
