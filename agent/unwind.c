@@ -131,7 +131,13 @@ int chim__unwind(uintptr_t ra, uintptr_t fp, uint64_t *ips, int max)
         ips[0] = ra; /* no bounds, no libunwind: the caller alone */
         return 1;
     }
-    return fp_walk(ra, fp, ips, max);
+    int n = fp_walk(ra, fp, ips, max);
+    /* A checked walk always passes at least one more frame (main's return
+     * into libc, a thread's into start_thread): one frame means the host's
+     * caller keeps no frame pointer (-O2 code): libunwind then, in auto. */
+    if (CHIM_UNLIKELY(n == 1) && u == CHIM_UNWIND_AUTO && unw_bt && max > 1)
+        return lu_walk(ra, ips, max);
+    return n;
 }
 
 int chim__unwind_owns(uintptr_t lo, uintptr_t hi)

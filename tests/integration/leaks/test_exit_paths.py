@@ -436,6 +436,27 @@ for run in range(6):
     shutil.rmtree(dr, ignore_errors=True)
 check(not race_bad, f"exit or _exit while 3 threads allocate: every event counted once ({race_bad})")
 
+# Full mode, auto unwinder, code built without frame pointers (-O2, as
+# most distribution packages): the frame-pointer walk finds no frame past
+# the caller, so libunwind takes the stack (it used to be the caller alone).
+nofp = build("nofp", """#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+static void *keep[8];
+__attribute__((noinline)) void *nofp_inner(int i) { char b[64]; memset(b, i, sizeof b); void *p = malloc(100 + b[3]); return p; }
+__attribute__((noinline)) void nofp_middle(int i) { keep[i] = nofp_inner(i); __asm__ volatile(""); }
+__attribute__((noinline)) void nofp_outer(void) { for (int i = 0; i < 8; i++) nofp_middle(i); __asm__ volatile(""); }
+int main(void) { nofp_outer(); printf("%p\\n", keep[0]); return 0; }
+""", "-O2", "-fomit-frame-pointer")
+for unw, want in (("auto", ["nofp_middle", "nofp_outer", "main"]), ("fp", ["nofp_middle"])):
+    dn = segdir()
+    subprocess.run([nofp], env=agent_env(dn, CHIM_MODE="full", CHIM_UNWIND=unw), check=True,
+                   capture_output=True)
+    got = [[f["function"] for f in s["stack"]][:3] for s in sites(dn, "--all")
+           if s["function"] == "nofp_middle"]
+    check(got == [want], f"-O2 without frame pointers, CHIM_UNWIND={unw}: stack {got}")
+    shutil.rmtree(dn, ignore_errors=True)
+
 dirs = [d, d2, d3, d5]
 CXX = shutil.which("g++") or shutil.which("c++")
 if CXX:
