@@ -153,14 +153,14 @@ struct lsite {
     double live_count; /* blocks live (count becomes the class's blocks in decide) */
     double leaked_bytes, leaked_blocks, indirect_bytes, indirect_blocks;
     double reachable_bytes, reachable_blocks;
-    double *series;           /* live bytes at each point of the window */
-    int nst, nruntime, nuser; /* stacks merged here; of them the runtime's, the user-suppressed */
+    double *series; /* live bytes at each point of the window */
+    int nst;        /* stacks merged here */
     struct chim_slope growth;
     int have_growth;
     double alloc_rate, bytes, bytes_stderr;
     enum chim_leak_class cls;
     const char *basis;
-    int suppressed; /* 0 shown, 1 C runtime, 2 user suppression */
+    int suppressed; /* 0 shown, 1 C runtime, 2 user suppression (every stack of the site) */
     int made;       /* index when made: what the stacks' `site` refers to until sorted */
 };
 
@@ -287,6 +287,7 @@ static const char *const runtime_fns[] = {
     "fopen*",
     "__fopen_internal",
     "open_memstream",
+    "*dlerror*", /* __dlerror's message, _dlerror_run's per-thread result */
 };
 
 /* The C runtime's own allocations: through the loader, or from libc's own
@@ -373,12 +374,17 @@ static int symbolize_stack(struct lproc *p, const struct leak_secs *ls, uint32_t
     return 0;
 }
 
-static int site_of(struct lproc *p, const struct lstack *s)
+/* The site of stack s, whose suppression is `supp` (as lsite.suppressed):
+ * stacks merge by function, file and line, and only with stacks suppressed
+ * alike, so that a line which both allocates and prints (stdio's buffer)
+ * keeps the buffer hidden and the program's block shown. */
+static int site_of(struct lproc *p, const struct lstack *s, int supp)
 {
     const struct frame *f = &s->frames[s->site_at];
     for (int i = 0; i < p->nsites; i++) {
         const struct frame *g = &p->sites[i].stack[0];
-        if (g->line == f->line && !strcmp(g->function, f->function) && !strcmp(g->file, f->file))
+        if (g->line == f->line && p->sites[i].suppressed == supp &&
+            !strcmp(g->function, f->function) && !strcmp(g->file, f->file))
             return i;
     }
     if (p->nsites == p->capsites) {
@@ -395,6 +401,7 @@ static int site_of(struct lproc *p, const struct lstack *s)
     z->nstack = s->nframes - s->site_at;
     z->rep_live = -1;
     z->made = p->nsites;
+    z->suppressed = supp;
     z->series = calloc((size_t)(p->npoints ? p->npoints : 1), sizeof *z->series);
     if (!z->series)
         return -1;
@@ -664,7 +671,8 @@ static int build_stacks(struct chim_leaks *l, struct lproc *p, const struct leak
         struct lstack *st = &p->stacks[p->nstacks];
         if (symbolize_stack(p, ls, (uint32_t)i, st) != 0)
             return -ENOMEM;
-        st->site = site_of(p, st);
+        int supp = user_suppressed(l, st) ? 2 : st->id != 0 && runtime_stack(st) ? 1 : 0;
+        st->site = site_of(p, st, supp);
         if (st->site < 0)
             return -ENOMEM;
         st->live = live_of(&s);
@@ -678,15 +686,7 @@ static int build_stacks(struct chim_leaks *l, struct lproc *p, const struct leak
             ring_series(p, &s, y);
         }
         account(p, st, &s, y, mid, kept);
-        struct lsite *z = &p->sites[st->site];
-        z->nst++;
-        z->nruntime += st->id != 0 && runtime_stack(st);
-        z->nuser += user_suppressed(l, st);
-    }
-    /* Hidden as the runtime's only if every stack of the site is. */
-    for (int i = 0; i < p->nsites; i++) {
-        struct lsite *z = &p->sites[i];
-        z->suppressed = z->nuser ? 2 : z->nruntime == z->nst ? 1 : 0;
+        p->sites[st->site].nst++;
     }
     return 0;
 }
@@ -817,15 +817,20 @@ static int load_patterns(struct chim_leaks *l, const char *path, char *err, size
             return -EINVAL;
         }
         char **q = realloc(l->pat, (size_t)(l->npat + 1) * sizeof *q);
+        if (q)
+            l->pat = q; /* the old array is gone: chim_leaks_free frees this one */
         if (!q || !(q[l->npat] = strdup(s))) {
             fclose(f);
-            free(q);
             return -ENOMEM;
         }
-        l->pat = q;
         l->npat++;
     }
+    int bad = ferror(f) ? errno : 0; /* a directory: EISDIR */
     fclose(f);
+    if (bad) {
+        snprintf(err, errlen, "%s: %s", path, strerror(bad));
+        return -bad;
+    }
     return 0;
 }
 

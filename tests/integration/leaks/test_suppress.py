@@ -67,6 +67,44 @@ _, got_all = remaining("--all")
 check(len(got_all) > len(lines), f"--all also shows the runtime's allocations ({len(got_all)})")
 check(109 in got_all and 109 not in lines,
       "stdio's buffer (allocated inside printf, called at line 109) is among them only")
+r, _ = remaining("--suppress", os.path.dirname(files[0]))
+check(r.returncode == 2 and "directory" in r.stderr, f"a directory is an error ({r.stderr.strip()})")
 for f in files:
     os.unlink(f)
-finish([d])
+
+# One line that allocates and prints (stdio's buffer is made there too), a
+# failed dlopen and dlerror (glibc's message buffers): the program's block is
+# its own site, the runtime's stay hidden (a merged site used to show the
+# 4 KiB buffer as the program's, and dlerror's buffers were not known).
+import shutil
+work = tempfile.mkdtemp(prefix="chimsup-")
+src = os.path.join(work, "oneline.c")
+with open(src, "w") as f:
+    f.write("""#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+static void *keep;
+int main(void) {
+    keep = malloc(10); printf("hello\\n");
+    void *h = dlopen("libnope-chim.so", RTLD_NOW);
+    const char *e = dlerror();
+    fprintf(stderr, "%d %d\\n", h == NULL, e != NULL);
+    return 0;
+}
+""")
+exe = os.path.join(work, "oneline")
+subprocess.run(["cc", "-g", "-O0", "-fno-omit-frame-pointer", src, "-o", exe, "-ldl"], check=True)
+d2 = segdir()
+for mode in ("full", "sample"):
+    shutil.rmtree(d2, ignore_errors=True)
+    os.mkdir(d2, 0o700)
+    subprocess.run([exe], env=agent_env(d2, CHIM_MODE=mode, CHIM_SAMPLE_BYTES="1"), check=True,
+                   capture_output=True)
+    shown = sorted((s["line"], s["live_bytes"]) for s in leaks(d2)["sites"])
+    check(shown == [(6, 10)], f"{mode}: only the program's 10 bytes at line 6 ({shown})")
+    hidden = sorted((s["line"], s["live_bytes"]) for s in leaks(d2, "--all")["sites"]
+                    if s["suppressed"])
+    check((6, 4096) in hidden and any(ln in (7, 8) for ln, _ in hidden),
+          f"{mode}: stdio's buffer and dlerror's blocks are the runtime's ({hidden})")
+shutil.rmtree(work, ignore_errors=True)
+finish([d, d2])
