@@ -106,9 +106,14 @@ enum chim_leak_class chim_leak_classify(const struct chim_class_in *in)
         return in->reachable_bytes > 0 ? CHIM_CLASS_RETAINED : CHIM_CLASS_CHURN;
     }
     /* Growing: the slope's lower bound is above zero and the window's growth
-     * is more than a page and 2 % of what is live. */
+     * is more than a page and 2 % of what is live; and it has not surely
+     * stopped: the later half's upper bound is not under a quarter of the
+     * slope (a cache filled early in the window, then kept, is not a
+     * leak; a steady leak's noisy later half stays above that bound). */
     double grown = in->growth.slope * in->window_s;
-    int growing = in->have_growth && in->growth.lo > 0 && grown >= 4096 && grown >= 0.02 * in->live;
+    int stopped = in->have_recent && in->recent.hi < 0.25 * in->growth.slope;
+    int growing = in->have_growth && in->growth.lo > 0 && grown >= 4096 &&
+                  grown >= 0.02 * in->live && !stopped;
     if (growing && in->old_bytes > 0)
         return CHIM_CLASS_LEAK;
     if (in->live > 0 && in->old_bytes > 0)
@@ -624,6 +629,7 @@ static void decide(struct lproc *p, struct lsite *z)
 {
     int scanned = p->info.scan_state == CHIM_SCAN_DONE;
     z->have_growth = chim_slope_fit(p->t, z->series, p->npoints, &z->growth) == 0;
+    int half = p->npoints / 2;
     struct chim_class_in in = {scanned,
                                z->leaked_bytes + z->indirect_bytes,
                                z->reachable_bytes,
@@ -631,7 +637,11 @@ static void decide(struct lproc *p, struct lsite *z)
                                z->growth,
                                p->window_s,
                                z->live,
-                               z->old_bytes};
+                               z->old_bytes,
+                               0,
+                               {0, 0, 0, 0, 0, 0}};
+    in.have_recent =
+        chim_slope_fit(p->t + half, z->series + half, p->npoints - half, &in.recent) == 0;
     z->cls = chim_leak_classify(&in);
     z->basis = scanned ? "reachability scan" : "growth";
     int exited = p->state == CHIM_SEG_EXITED || p->state == CHIM_SEG_VANISHED;

@@ -39,7 +39,8 @@ double chim_t975(int df);
 
 /* The decision for one site. `scanned`: an exit scan ran (full mode);
  * leaked/reachable bytes are its results. Otherwise: `growth` is the slope
- * of live bytes over a window of `window_s` seconds, `old_bytes` the live
+ * of live bytes over a window of `window_s` seconds, `recent` the slope
+ * over the window's later half (when `have_recent`), `old_bytes` the live
  * bytes born before the window's middle, `live` the live bytes now. */
 struct chim_class_in {
     int scanned;
@@ -47,6 +48,8 @@ struct chim_class_in {
     int have_growth;
     struct chim_slope growth;
     double window_s, live, old_bytes;
+    int have_recent;
+    struct chim_slope recent;
 };
 enum chim_leak_class chim_leak_classify(const struct chim_class_in *in);
 

@@ -76,6 +76,14 @@ Test(leak_classify, scan_and_growth)
     g.old_bytes = 1e6;
     g.growth.lo = -1;
     cr_assert_eq(chim_leak_classify(&g), CHIM_CLASS_RETAINED, "not surely growing: retained");
+    g.have_recent = 1;
+    g.growth = (struct chim_slope){.slope = 1e6, .lo = 5e5, .hi = 1.5e6, .n = 10};
+    g.recent = (struct chim_slope){.slope = 0, .lo = -1e3, .hi = 1e3, .n = 5};
+    cr_assert_eq(chim_leak_classify(&g), CHIM_CLASS_RETAINED,
+                 "grew, then surely stopped: retained");
+    g.recent = (struct chim_slope){.slope = 2e5, .lo = -5e5, .hi = 9e5, .n = 5};
+    cr_assert_eq(chim_leak_classify(&g), CHIM_CLASS_LEAK, "a noisy later half may still grow");
+    g.have_recent = 0;
     g.growth = (struct chim_slope){.slope = 10, .lo = 5, .hi = 15, .n = 10};
     cr_assert_eq(chim_leak_classify(&g), CHIM_CLASS_RETAINED, "100 B over the window is noise");
     g.live = 0;
