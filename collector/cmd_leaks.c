@@ -206,7 +206,10 @@ int chim_cmd_leaks(int argc, char **argv)
         fprintf(stderr, "chimcollect leaks: %s\n", err);
         rc = 2;
     } else if (a.folded) {
-        chim_leaks_folded(l, stdout);
+        if (chim_leaks_folded(l, stdout) != 0) {
+            fprintf(stderr, "chimcollect leaks: out of memory\n");
+            rc = 2;
+        }
     } else if (!strcmp(a.format, "json")) {
         cJSON *j = chim_leaks_json(l);
         char *s = cJSON_Print(j);

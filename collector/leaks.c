@@ -1124,22 +1124,47 @@ void chim_leaks_text(const struct chim_leaks *l, FILE *out)
     }
 }
 
-void chim_leaks_folded(const struct chim_leaks *l, FILE *out)
+/* Marks in `in` the sites of p that are listed (shown, within --top). */
+static void listed_sites(const struct chim_leaks *l, const struct lproc *p, char *in)
+{
+    int n = 0;
+    for (int k = 0; k < p->nsites; k++) {
+        in[k] = shown(l, &p->sites[k]) && (!l->opts.top || n < l->opts.top);
+        n += in[k];
+    }
+}
+
+/* Folded stacks of live bytes, for the listed sites. With more than one
+ * process each stack starts at a frame naming its process, `exe[pid]`: a
+ * forked child holds its parent's blocks too, and merged they would count
+ * twice. */
+int chim_leaks_folded(const struct chim_leaks *l, FILE *out)
 {
     static char line[65536];
-    const char *names[MAX_FRAMES];
+    const char *names[MAX_FRAMES + 1];
+    char root[CHIM_EXE_MAX + 16];
     for (int i = 0; i < l->n; i++) {
         const struct lproc *p = &l->procs[i];
+        char *in = malloc((size_t)(p->nsites ? p->nsites : 1));
+        if (!in)
+            return -ENOMEM;
+        listed_sites(l, p, in);
+        snprintf(root, sizeof root, "%s[%u]", base_name(p->exe), p->pid);
         for (int k = 0; k < p->nstacks; k++) {
             const struct lstack *s = &p->stacks[k];
-            if (s->live <= 0 || !shown(l, &p->sites[s->site]))
+            if (s->live <= 0 || !in[s->site])
                 continue;
-            for (int j = 0; j < s->nframes; j++)
-                names[j] = s->frames[j].function;
-            chim_folded_line(line, sizeof line, names, s->nframes, (uint64_t)llround(s->live));
+            int nf = 0;
+            for (; nf < s->nframes; nf++)
+                names[nf] = s->frames[nf].function;
+            if (l->n > 1)
+                names[nf++] = root;
+            chim_folded_line(line, sizeof line, names, nf, (uint64_t)llround(s->live));
             fprintf(out, "%s\n", line);
         }
+        free(in);
     }
+    return 0;
 }
 
 cJSON *chim_leaks_report_array(const struct chim_seg_set *set, long pid, int top)

@@ -89,7 +89,8 @@ int chim_leaks_nprocs(const struct chim_leaks *l);
 
 cJSON *chim_leaks_json(const struct chim_leaks *l);
 void chim_leaks_text(const struct chim_leaks *l, FILE *out);
-void chim_leaks_folded(const struct chim_leaks *l, FILE *out);
+/* Folded stacks (see leaks.c); -ENOMEM, or 0. */
+int chim_leaks_folded(const struct chim_leaks *l, FILE *out);
 /* Top sites for the report model: [{function, file, line, bytes, class}]. */
 cJSON *chim_leaks_report_array(const struct chim_seg_set *set, long pid, int top);
 

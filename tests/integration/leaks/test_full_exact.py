@@ -51,4 +51,27 @@ for p in procs:
     role = "child" if p["pid"] != min(q["pid"] for q in procs) else "parent"
     check(p["scan"]["state"] == "done", f"fork {role}: exit scan done")
     check_exact(r, "leak_fork", expectations("leak_fork", role), f"fork {role}", pid=p["pid"])
+# Folded stacks of two processes: each starts at its process's frame
+# (the child holds the parent's blocks too: merged, they counted twice);
+# one process alone keeps them rooted at main; --top N lists the stacks of
+# the N first sites only.
+out = subprocess.run([COLLECT, "leaks", "--dir", d, "--folded"], capture_output=True, text=True,
+                     check=True).stdout.splitlines()
+roots = sorted({ln.split(";", 1)[0] for ln in out})
+want = sorted(f"leak_fork[{q['pid']}]" for q in procs)
+check(roots == want, f"fork: folded stacks start at their process ({roots})")
+per_pid = {}
+for q in procs:
+    one = subprocess.run([COLLECT, "leaks", "--dir", d, "--folded", "--pid", str(q["pid"])],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    per_pid[q["pid"]] = one
+check(all(ln.rsplit(" ", 1)[0].split(";")[0] == "main" for v in per_pid.values() for ln in v),
+      "fork: --pid's folded stacks are rooted at main")
+pid0 = procs[0]["pid"]
+top1 = subprocess.run([COLLECT, "leaks", "--dir", d, "--folded", "--pid", str(pid0), "--top", "1"],
+                      capture_output=True, text=True, check=True).stdout.splitlines()
+first = [x for x in r["sites"] if x["pid"] == pid0 and x["class"] != "churn"][0]
+check(top1 and all(ln.rsplit(" ", 1)[0].endswith(f";{first['function']}") or
+                   f";{first['function']};" in ln for ln in top1) and len(top1) < len(per_pid[pid0]),
+      f"--top 1 --folded: the first site's stacks only ({len(top1)} of {len(per_pid[pid0])})")
 finish(dirs)
