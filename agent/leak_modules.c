@@ -35,6 +35,21 @@ int chim__in_agent_text(uintptr_t ip)
     return ip - agent_lo < agent_hi - agent_lo;
 }
 
+uint32_t chim__modmap_gen;
+
+int chim__module_known(uintptr_t ip)
+{
+    uint64_t n = chim__sec_count[CHIM_SEC_MODULES];
+    const struct chim_module *m = chim__sec_base[CHIM_SEC_MODULES];
+    for (uint64_t i = 0; m && i < n; i++) {
+        if (__atomic_load_n(&m[i].state, __ATOMIC_ACQUIRE) != CHIM_LEAK_READY)
+            break;
+        if (!m[i].unload_gen && ip >= m[i].start && ip < m[i].end)
+            return 1;
+    }
+    return 0;
+}
+
 static struct chim_module *table(uint64_t *n)
 {
     *n = chim__sec_count[CHIM_SEC_MODULES];
@@ -85,6 +100,90 @@ static uint32_t build_id(const struct dl_phdr_info *o, uint8_t *out)
         }
     }
     return 0;
+}
+
+/* ---- frame pointers ------------------------------------------------------
+ *
+ * Whether an object's code keeps frame pointers, judged from its function
+ * entries: the .eh_frame_hdr search table lists every function with unwind
+ * information; code built with frame pointers starts nearly every function
+ * with `push %rbp; mov %rsp,%rbp` (after `endbr64`), code built without
+ * them almost none (only functions that need a frame, such as alloca's).
+ * Up to 64 entries, evenly spread, are looked at, each inside an
+ * executable segment of the object. */
+
+struct chim_nofp_range chim__nofp[CHIM_NOFP_MAX];
+uint32_t chim__nofp_n;
+
+static int in_exec_segment(const struct dl_phdr_info *o, uintptr_t a, size_t n)
+{
+    for (int i = 0; i < o->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &o->dlpi_phdr[i];
+        uintptr_t lo = o->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && a >= lo && a - lo + n <= ph->p_memsz)
+            return 1;
+    }
+    return 0;
+}
+
+/* The function at f starts by setting up a frame pointer (1), does not
+ * (0), or is not telling (-1): a PLT stub (an indirect jump or push, maybe
+ * after bnd), or _start (xor %ebp,%ebp). */
+static int sets_frame(const uint8_t *f)
+{
+    static const uint8_t endbr64[4] = {0xf3, 0x0f, 0x1e, 0xfa}, frame[4] = {0x55, 0x48, 0x89, 0xe5};
+    if (!memcmp(f, endbr64, 4))
+        f += 4;
+    if (f[0] == 0xff || f[0] == 0xf2 || (f[0] == 0x31 && f[1] == 0xed))
+        return -1;
+    return !memcmp(f, frame, 4);
+}
+
+/* 1 keeps frame pointers, 0 does not, -1 cannot tell (no search table, or
+ * one in an encoding other than the linkers' usual: datarel sdata4). */
+static int keeps_frame_pointers(const struct dl_phdr_info *o)
+{
+    const ElfW(Phdr) *eh = NULL;
+    for (int i = 0; i < o->dlpi_phnum; i++)
+        if (o->dlpi_phdr[i].p_type == PT_GNU_EH_FRAME)
+            eh = &o->dlpi_phdr[i];
+    if (!eh || eh->p_memsz < 12)
+        return -1;
+    const uint8_t *h = (const uint8_t *)(o->dlpi_addr + eh->p_vaddr);
+    uint32_t count;
+    memcpy(&count, h + 8, 4);
+    if (h[0] != 1 || (h[1] & 0x0f) != 0x0b || h[2] != 0x03 || h[3] != 0x3b || count == 0 ||
+        count > (eh->p_memsz - 12) / 8)
+        return -1;
+    uint32_t step = count > 64 ? count / 64 : 1, looked = 0, framed = 0;
+    for (uint32_t k = 0; k < count; k += step) {
+        int32_t rel[3] = {0, 0, INT32_MAX}; /* its start, its FDE, the next one's start */
+        memcpy(rel, h + 12 + (size_t)k * 8, k + 1 < count ? sizeof rel : 8);
+        uintptr_t f = (uintptr_t)h + (uintptr_t)(intptr_t)rel[0];
+        /* Functions of 64 bytes or more (the last one has no next: taken):
+         * the C runtime's start-up helpers, built without frame pointers,
+         * would outvote a small program's own functions. */
+        if ((int64_t)rel[2] - rel[0] < 64 || !in_exec_segment(o, f, 8))
+            continue;
+        int r = sets_frame((const uint8_t *)f);
+        looked += r >= 0;
+        framed += r > 0;
+    }
+    return looked == 0 ? -1 : framed * 2 >= looked;
+}
+
+/* Lists o's text as keeping no frame pointers (once per load). */
+static void note_nofp(uintptr_t lo, uintptr_t hi)
+{
+    uint32_t n = chim__nofp_n;
+    for (uint32_t i = 0; i < n; i++)
+        if (chim__nofp[i].lo == lo && chim__nofp[i].hi == hi)
+            return; /* a fork child's new map lists its objects again */
+    if (n >= CHIM_NOFP_MAX)
+        return; /* its stacks are walked by frame pointers, as before */
+    chim__nofp[n].lo = lo;
+    chim__nofp[n].hi = hi;
+    __atomic_store_n(&chim__nofp_n, n + 1, __ATOMIC_RELEASE);
 }
 
 static uint32_t module_flags(const char *path, uintptr_t lo, uintptr_t hi, int first)
@@ -170,6 +269,12 @@ static void add_object(struct dl_phdr_info *o, int first)
         return;
     }
     struct chim_module *e = &m[i];
+    if (!(flags & (CHIM_MOD_AGENT | CHIM_MOD_LIBC | CHIM_MOD_LDSO | CHIM_MOD_VDSO)) &&
+        keeps_frame_pointers(o) == 0) {
+        flags |= CHIM_MOD_NOFP;
+        note_nofp(lo, hi);
+        chim__debug("no frame pointers (libunwind in auto mode): ", path);
+    }
     e->state = CHIM_LEAK_WRITING;
     e->flags = flags;
     e->start = lo;
@@ -239,6 +344,7 @@ void chim__modules_refresh(void)
             gen++;
             if (info())
                 __atomic_store_n(&info()->modules_gen, gen, __ATOMIC_RELEASE);
+            __atomic_store_n(&chim__modmap_gen, (uint32_t)gen, __ATOMIC_RELEASE);
         }
     }
     chim__tls.in_agent = saved_guard;

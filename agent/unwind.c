@@ -117,6 +117,41 @@ static inline int know_stack(void)
     return CHIM_LIKELY(stack_hi != 0) || know_stack_slow();
 }
 
+/* The code pages this thread last found with and without frame pointers,
+ * each with the module-map generation it was found in (one word: pages
+ * are below 2^36). */
+static CHIM_TLS uintptr_t fp_page = 1, nofp_page = 1;
+
+static inline uintptr_t page_key(uintptr_t ip, uint32_t gen)
+{
+    return ip >> 12 | (uintptr_t)gen << 40;
+}
+
+/* Whether ip's code keeps no frame pointers: its object is listed so, or
+ * the map does not know it yet (an object dlopen'ed since the last refresh,
+ * which runs before the real dlopen; generated code): libunwind, which
+ * reads unwind tables, then. The answer is kept for ip's page. */
+static __attribute__((noinline)) void nofp_lookup(uintptr_t ip, uint32_t gen)
+{
+    uint32_t n = __atomic_load_n(&chim__nofp_n, __ATOMIC_ACQUIRE);
+    int ans = !chim__module_known(ip);
+    for (uint32_t i = 0; i < n && !ans; i++)
+        ans = ip - chim__nofp[i].lo < chim__nofp[i].hi - chim__nofp[i].lo;
+    if (ans)
+        nofp_page = page_key(ip, gen);
+    else
+        fp_page = page_key(ip, gen);
+}
+
+/* chim__unwind after a miss of the page cache: looked up, then again
+ * (reached by a tail call, so the hot path saves no more registers). */
+static __attribute__((noinline)) int unwind_after_lookup(uintptr_t ra, uintptr_t fp, uint64_t *ips,
+                                                         int max, uint32_t n)
+{
+    nofp_lookup(ra, n);
+    return chim__unwind(ra, fp, ips, max);
+}
+
 int chim__unwind(uintptr_t ra, uintptr_t fp, uint64_t *ips, int max)
 {
     if (max <= 0)
@@ -124,9 +159,21 @@ int chim__unwind(uintptr_t ra, uintptr_t fp, uint64_t *ips, int max)
     uint32_t u = unwinder;
     if (u == CHIM_UNWIND_LIBUNWIND && unw_bt)
         return lu_walk(ra, ips, max);
-    if (u == CHIM_UNWIND_AUTO && unw_bt &&
-        (chim__in_libc_text(ra) || chim__in_cxx_text(ra) || !know_stack()))
-        return lu_walk(ra, ips, max);
+    if (u == CHIM_UNWIND_AUTO && unw_bt) {
+        if (chim__in_libc_text(ra) || chim__in_cxx_text(ra))
+            return lu_walk(ra, ips, max);
+        /* Code without frame pointers (leak_modules.c): the answer for the
+         * caller's page, kept per thread while the list stays the same. */
+        uint32_t nn = __atomic_load_n(&chim__modmap_gen, __ATOMIC_ACQUIRE);
+        uintptr_t k = page_key(ra, nn);
+        if (CHIM_UNLIKELY(k != fp_page)) {
+            if (k != nofp_page)
+                return unwind_after_lookup(ra, fp, ips, max, nn);
+            return lu_walk(ra, ips, max);
+        }
+        if (!know_stack())
+            return lu_walk(ra, ips, max);
+    }
     if (!know_stack()) {
         ips[0] = ra; /* no bounds, no libunwind: the caller alone */
         return 1;

@@ -41,6 +41,7 @@ enum chim_leak_entry_state {
 #define CHIM_MOD_LDSO  (1u << 2) /* the dynamic loader */
 #define CHIM_MOD_MAIN  (1u << 3) /* the executable */
 #define CHIM_MOD_VDSO  (1u << 4)
+#define CHIM_MOD_NOFP  (1u << 5) /* its code keeps no frame pointers (auto: libunwind) */
 
 /* CHIM_SEC_MODULES: one loaded object (384 bytes). An object unloaded by
  * dlclose keeps its entry (stacks may still name it) with `unload_gen` set. */

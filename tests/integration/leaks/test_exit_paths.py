@@ -457,6 +457,44 @@ for unw, want in (("auto", ["nofp_middle", "nofp_outer", "main"]), ("fp", ["nofp
     check(got == [want], f"-O2 without frame pointers, CHIM_UNWIND={unw}: stack {got}")
     shutil.rmtree(dn, ignore_errors=True)
 
+# Full mode, auto: a program with frame pointers calls an -O2 library
+# without them, linked and dlopen'ed. The library's own frame keeps the
+# program's frame pointer, so a frame-pointer walk from there skipped the
+# program's calling function (main) and reached the C runtime instead; the
+# library is now known to keep no frame pointers (its function entries),
+# and an object dlopen'ed since the map's last refresh is unknown code:
+# libunwind for both.
+libsrc = os.path.join(work, "libnofp.c")
+with open(libsrc, "w") as f:
+    f.write("#include <stdlib.h>\n#include <string.h>\n"
+            "void *nofp_lib_alloc(size_t n) { char *p = malloc(n); memset(p, 1, 16); return p; }\n"
+            "void *nofp_lib_alloc2(size_t n) { char *p = malloc(n); memset(p, 2, 16); return p; }\n")
+libnofp = os.path.join(work, "libnofp.so")
+subprocess.run([CC, "-g", "-O2", "-fomit-frame-pointer", "-shared", "-fPIC", libsrc, "-o", libnofp],
+               check=True)
+mixed = build("mixed", """#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+void *nofp_lib_alloc(size_t n);
+static void *keep[4];
+int main(int argc, char **argv) {
+    keep[0] = nofp_lib_alloc(3000);
+    void *h = dlopen(argv[1], RTLD_NOW);
+    void *(*f)(size_t) = (void *(*)(size_t))dlsym(h, "nofp_lib_alloc2");
+    keep[1] = f(5000);
+    printf("%p %p\\n", keep[0], keep[1]);
+    return 0;
+}
+""", "-L" + work, "-lnofp", "-Wl,-rpath," + work, "-ldl")
+dm = segdir()
+subprocess.run([mixed, libnofp], env=agent_env(dm, CHIM_MODE="full"), check=True, capture_output=True)
+got = sorted((s["function"], [f["function"] for f in s["stack"]][:2]) for s in sites(dm)
+             if s["function"].startswith("nofp_lib_alloc"))
+check(got == [("nofp_lib_alloc", ["nofp_lib_alloc", "main"]),
+              ("nofp_lib_alloc2", ["nofp_lib_alloc2", "main"])],
+      f"an -O2 library, linked and dlopen'ed, called from main: main is on both stacks ({got})")
+shutil.rmtree(dm, ignore_errors=True)
+
 dirs = [d, d2, d3, d5]
 CXX = shutil.which("g++") or shutil.which("c++")
 if CXX:
