@@ -261,12 +261,13 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
-/* Frames that allocate on the caller's behalf: skipped to find the site. */
+/* Frames that allocate on the caller's behalf: skipped to find the site
+ * (the loader's too: a thread's TLS block is pthread_create's caller's). */
 static int allocating_frame(const struct frame *f)
 {
-    return (f->mflags & CHIM_MOD_LIBC) || !strncmp(f->function, "operator new", 12) ||
-           !strncmp(f->function, "_Znw", 4) || !strncmp(f->function, "_Zna", 4) ||
-           !strncmp(base_name(f->module), "libstdc++", 9);
+    return (f->mflags & (CHIM_MOD_LIBC | CHIM_MOD_LDSO)) ||
+           !strncmp(f->function, "operator new", 12) || !strncmp(f->function, "_Znw", 4) ||
+           !strncmp(f->function, "_Zna", 4) || !strncmp(base_name(f->module), "libstdc++", 9);
 }
 
 static const char *const runtime_fns[] = {
