@@ -4,15 +4,25 @@
  * Every module of a segment is reported with dwfl_report_elf at its load
  * bias; separate debug files are found the standard way (.gnu_debuglink,
  * /usr/lib/debug/.build-id). A file whose build id differs from the one the
- * agent recorded (rebuilt since) is not trusted for lines: only the module
- * name is shown. Lookups are cached in a small open-addressing table.
+ * agent recorded (rebuilt since the process ran) is not used at all: its
+ * symbols would name the wrong functions. The file of that build id under
+ * /usr/lib/debug/.build-id is used instead when there is one; otherwise the
+ * module's frames stay module+offset and one warning says why. An inlined
+ * call expands into one frame per inline level, innermost first, each at
+ * its call site line, as addr2line -i does. Lookups are cached in a small
+ * open-addressing table.
  */
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <libelf.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "symbolize.h"
 
@@ -20,7 +30,7 @@ struct sym_mod {
     char *path;
     uint64_t start, end, bias;
     uint32_t flags;
-    int trusted;
+    int stale; /* the file on disk is not the one that ran: no names */
     Dwfl_Module *dm;
 };
 
@@ -108,17 +118,67 @@ static int overlaps(const struct chim_symbolizer *s, uint64_t start, uint64_t en
     return 0;
 }
 
-static int same_build_id(Dwfl_Module *dm, const uint8_t *want, uint32_t len)
+/* Whether the ELF file at path carries build id `want`: 1 yes, 0 no, or
+ * -ENOENT when it cannot be read. A recorded id may be a prefix of the
+ * file's (the agent keeps at most CHIM_BUILD_ID_MAX bytes); a file without
+ * one differs from any recorded id. */
+static int file_has_build_id(const char *path, const uint8_t *want, uint32_t len)
 {
-    const unsigned char *bits;
-    GElf_Addr vaddr;
-    if (!len)
-        return 1; /* nothing recorded: trust the file */
-    int n = dwfl_module_build_id(dm, &bits, &vaddr);
-    if (n <= 0)
-        return 1;
-    uint32_t cmp = (uint32_t)n < len ? (uint32_t)n : len;
-    return memcmp(bits, want, cmp) == 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -ENOENT;
+    elf_version(EV_CURRENT);
+    Elf *e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    const void *bits = NULL;
+    ssize_t n = e ? dwelf_elf_gnu_build_id(e, &bits) : -1;
+    int same = n > 0 && (size_t)n >= len && memcmp(bits, want, len) == 0;
+    if (!e)
+        same = -ENOENT;
+    elf_end(e);
+    close(fd);
+    return same;
+}
+
+/* The file that ran with build id `id`, kept by its id under
+ * /usr/lib/debug/.build-id (where libdwfl and gdb look): the object itself
+ * (xx/yyyy) or its separate debug file (xx/yyyy.debug), which has the same
+ * symbols and addresses. Writes its path to out; returns 0 or -ENOENT. */
+static int find_by_build_id(const uint8_t *id, uint32_t len, char *out, size_t outlen)
+{
+    char hex[2 * 64 + 1];
+    if (len < 2 || len > 64)
+        return -ENOENT;
+    for (uint32_t i = 0; i < len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", id[i]);
+    static const char *const suffix[] = {"", ".debug"};
+    for (size_t k = 0; k < sizeof suffix / sizeof *suffix; k++) {
+        snprintf(out, outlen, "/usr/lib/debug/.build-id/%.2s/%s%s", hex, hex + 2, suffix[k]);
+        if (file_has_build_id(out, id, len) == 1)
+            return 0;
+    }
+    return -ENOENT;
+}
+
+/* Reports m to libdwfl from the file that ran: its own path when nothing
+ * was recorded or the build ids agree, else the copy kept by build id.
+ * Without one, a file that differs marks m stale; a missing file leaves m
+ * unreported (module+offset, as before). */
+static void report_module(struct chim_symbolizer *s, struct sym_mod *m, const uint8_t *build_id,
+                          uint32_t build_id_len)
+{
+    char alt[512];
+    const char *file = m->path;
+    if (m->path[0] != '/')
+        return;
+    int same = build_id_len ? file_has_build_id(m->path, build_id, build_id_len) : 1;
+    if (same != 1) {
+        if (find_by_build_id(build_id, build_id_len, alt, sizeof alt) != 0) {
+            m->stale = same == 0;
+            return;
+        }
+        file = alt;
+    }
+    m->dm = dwfl_report_elf(s->dwfl, m->path, file, -1, m->bias, false);
 }
 
 int chim_sym_add_module(struct chim_symbolizer *s, const char *path, uint64_t start, uint64_t end,
@@ -138,15 +198,41 @@ int chim_sym_add_module(struct chim_symbolizer *s, const char *path, uint64_t st
     struct sym_mod *m = &s->mods[s->nmods];
     memset(m, 0, sizeof *m);
     m->path = strdup(path ? path : "");
+    if (!m->path)
+        return -ENOMEM;
     m->start = start;
     m->end = end;
     m->bias = bias;
     m->flags = flags;
-    if (path && path[0] == '/')
-        m->dm = dwfl_report_elf(s->dwfl, path, path, -1, bias, false);
-    m->trusted = m->dm && same_build_id(m->dm, build_id, build_id_len);
+    report_module(s, m, build_id, build_id_len);
     s->nmods++;
     return 0;
+}
+
+/* Says once per file for the whole run (several processes may share it)
+ * that a module's frames are left unnamed, the first time one is met. */
+static void warn_stale(const char *path)
+{
+    static char **warned;
+    static size_t nwarned, capwarned;
+    for (size_t i = 0; i < nwarned; i++)
+        if (!strcmp(warned[i], path))
+            return;
+    fprintf(stderr,
+            "chimcollect leaks: %s changed since the process ran (build id differs): "
+            "its frames are not named\n",
+            path);
+    if (nwarned == capwarned) {
+        size_t n = capwarned ? capwarned * 2 : 16;
+        char **p = realloc(warned, n * sizeof *p);
+        if (!p)
+            return;
+        warned = p;
+        capwarned = n;
+    }
+    char *c = strdup(path);
+    if (c)
+        warned[nwarned++] = c;
 }
 
 static const struct sym_mod *module_of(const struct chim_symbolizer *s, uint64_t ip)
@@ -180,17 +266,35 @@ static int die_call_line(Dwarf_Die *die, Dwarf_Files *files, const char **file, 
 
 /* Expands inlined frames at pc from the DWARF scopes; returns frames
  * stored, or 0 if the CU has no scopes for pc. */
+/* The concrete scopes holding pc, innermost first, into *out (malloc'd);
+ * returns how many, 0 if none. dwarf_getscopes alone continues from an
+ * inlined instance into the scopes of its abstract definition (the
+ * compile unit), so the function it was inlined into never shows;
+ * dwarf_getscopes_die on the innermost scope walks the concrete tree. */
+static int pc_scopes(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **out)
+{
+    Dwarf_Die *scopes = NULL;
+    *out = NULL;
+    if (dwarf_getscopes(cu, pc, &scopes) <= 0) {
+        free(scopes);
+        return 0;
+    }
+    int n = dwarf_getscopes_die(&scopes[0], out);
+    free(scopes);
+    return n > 0 ? n : 0;
+}
+
 static int inline_frames(struct chim_symbolizer *s, Dwfl_Module *dm, uint64_t pc, const char *file,
                          int line, const struct sym_mod *m, struct chim_sym_frame *out, int max)
 {
     Dwarf_Addr bias;
     Dwarf_Die *cu = dwfl_module_addrdie(dm, pc, &bias);
     Dwarf_Die *scopes = NULL;
-    int ns = cu ? dwarf_getscopes(cu, pc - bias, &scopes) : 0;
+    int ns = cu ? pc_scopes(cu, pc - bias, &scopes) : 0;
     Dwarf_Files *files = NULL;
     size_t nfiles;
-    if (cu)
-        dwarf_getsrcfiles(cu, &files, &nfiles);
+    if (cu && dwarf_getsrcfiles(cu, &files, &nfiles) != 0)
+        files = NULL;
     int n = 0;
     for (int i = 0; i < ns && n < max; i++) {
         int tag = dwarf_tag(&scopes[i]);
@@ -226,6 +330,8 @@ static int resolve(struct chim_symbolizer *s, uint64_t ip, struct chim_sym_frame
     snprintf(name, sizeof name, "%s+0x%llx", base ? base + 1 : m->path,
              (unsigned long long)(pc - m->bias));
     out[0].function = keep(s, name);
+    if (m->stale)
+        warn_stale(m->path);
     if (!m->dm)
         return 1;
     GElf_Off off;
@@ -233,8 +339,6 @@ static int resolve(struct chim_symbolizer *s, uint64_t ip, struct chim_sym_frame
     const char *fn = dwfl_module_addrinfo(m->dm, pc, &off, &sym, NULL, NULL, NULL);
     if (fn)
         out[0].function = keep(s, fn);
-    if (!m->trusted)
-        return 1;
     const char *file = "";
     int line = 0;
     Dwfl_Line *dl = dwfl_module_getsrc(m->dm, pc);

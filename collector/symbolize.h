@@ -29,6 +29,10 @@ void chim_sym_free(struct chim_symbolizer *s);
 
 /* Reports one object mapped at [start, end) with load bias `bias`. Objects
  * overlapping one already reported are ignored (report loaded ones first).
+ * With a build id recorded (build_id_len > 0), a file at `path` that does
+ * not carry it is not used (the copy kept under /usr/lib/debug/.build-id
+ * is, when there is one): its frames show as module+offset and the first
+ * lookup in it says so on stderr, once per path for the whole run.
  * Returns 0 or a negative errno. */
 int chim_sym_add_module(struct chim_symbolizer *s, const char *path, uint64_t start, uint64_t end,
                         uint64_t bias, const uint8_t *build_id, uint32_t build_id_len,

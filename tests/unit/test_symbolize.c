@@ -69,3 +69,27 @@ Test(symbolize, own_function_and_file)
     cr_assert_str_eq(f[0].function, "??");
     chim_sym_free(sym);
 }
+
+Test(symbolize, rebuilt_file_is_not_named)
+{
+    struct self s = {0};
+    dl_iterate_phdr(find_self, &s);
+    ssize_t n = readlink("/proc/self/exe", s.path, sizeof s.path - 1);
+    cr_assert(n > 0);
+    /* A build id this file does not carry: the process that recorded it
+     * ran another build, so the file's symbols would name wrong functions. */
+    const uint8_t other[20] = {0xde, 0xad, 0xbe, 0xef};
+    struct chim_symbolizer *sym = chim_sym_new();
+    cr_assert_not_null(sym);
+    cr_assert_eq(chim_sym_add_module(sym, s.path, s.lo, s.hi, s.bias, other, sizeof other, 0), 0);
+    uint64_t ip = where_am_i();
+    struct chim_sym_frame f[CHIM_SYM_MAX_INLINE];
+    cr_assert_eq(chim_sym_lookup(sym, ip, f, CHIM_SYM_MAX_INLINE), 1);
+    const char *base = strrchr(s.path, '/') + 1;
+    cr_assert(strncmp(f[0].function, base, strlen(base)) == 0 &&
+                  strncmp(f[0].function + strlen(base), "+0x", 3) == 0,
+              "got %s", f[0].function);
+    cr_assert_str_eq(f[0].file, "");
+    cr_assert_eq(f[0].line, 0);
+    chim_sym_free(sym);
+}
