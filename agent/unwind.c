@@ -53,7 +53,9 @@ static __attribute__((noinline)) int lu_walk(uintptr_t ra, uint64_t *ips, int ma
     chim__tls.in_unwind = 0;
     errno = saved;
     int i = 0, n = 0;
-    while (i < got && chim__in_agent_text((uintptr_t)buf[i]))
+    uintptr_t alo = chim__text.agent_lo, alen = chim__text.agent_hi - alo;
+#define IN_AGENT(ip) ((uintptr_t)(ip)-alo < alen) /* chim__in_agent_text, inline */
+    while (i < got && IN_AGENT(buf[i]))
         i++;
     /* buf[i] is the return address into the host's caller: it equals ra
      * unless the unwinder lost a frame. Keep ra first in any case. */
@@ -61,8 +63,9 @@ static __attribute__((noinline)) int lu_walk(uintptr_t ra, uint64_t *ips, int ma
     if (i < got && (uintptr_t)buf[i] == ra)
         i++;
     for (; i < got && n < max; i++)
-        if (!chim__in_agent_text((uintptr_t)buf[i])) /* e.g. the thread trampoline */
+        if (!IN_AGENT(buf[i])) /* e.g. the thread trampoline */
             ips[n++] = (uint64_t)(uintptr_t)buf[i];
+#undef IN_AGENT
     return n;
 }
 
