@@ -115,12 +115,15 @@ static uint32_t build_id(const struct dl_phdr_info *o, uint8_t *out)
 struct chim_nofp_range chim__nofp[CHIM_NOFP_MAX];
 uint32_t chim__nofp_n;
 
-static int in_exec_segment(const struct dl_phdr_info *o, uintptr_t a, size_t n)
+/* a[0..n) lies inside one loaded segment of o (executable ones only, if
+ * `exec`): mapped, so it can be read. */
+static int in_segment(const struct dl_phdr_info *o, uintptr_t a, size_t n, int exec)
 {
     for (int i = 0; i < o->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &o->dlpi_phdr[i];
         uintptr_t lo = o->dlpi_addr + ph->p_vaddr;
-        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && a >= lo && a - lo + n <= ph->p_memsz)
+        if (ph->p_type == PT_LOAD && (!exec || (ph->p_flags & PF_X)) && a >= lo &&
+            a - lo <= ph->p_memsz && n <= ph->p_memsz - (a - lo))
             return 1;
     }
     return 0;
@@ -147,8 +150,8 @@ static int keeps_frame_pointers(const struct dl_phdr_info *o)
     for (int i = 0; i < o->dlpi_phnum; i++)
         if (o->dlpi_phdr[i].p_type == PT_GNU_EH_FRAME)
             eh = &o->dlpi_phdr[i];
-    if (!eh || eh->p_memsz < 12)
-        return -1;
+    if (!eh || eh->p_memsz < 12 || !in_segment(o, o->dlpi_addr + eh->p_vaddr, eh->p_memsz, 0))
+        return -1; /* a table outside the mapped segments is not read */
     const uint8_t *h = (const uint8_t *)(o->dlpi_addr + eh->p_vaddr);
     uint32_t count;
     memcpy(&count, h + 8, 4);
@@ -163,7 +166,7 @@ static int keeps_frame_pointers(const struct dl_phdr_info *o)
         /* Functions of 64 bytes or more (the last one has no next: taken):
          * the C runtime's start-up helpers, built without frame pointers,
          * would outvote a small program's own functions. */
-        if ((int64_t)rel[2] - rel[0] < 64 || !in_exec_segment(o, f, 8))
+        if ((int64_t)rel[2] - rel[0] < 64 || !in_segment(o, f, 8, 1))
             continue;
         int r = sets_frame((const uint8_t *)f);
         looked += r >= 0;
