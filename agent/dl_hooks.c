@@ -1,6 +1,6 @@
 /*
  * dl_hooks.c - the loader and thread calls the leak tracker interposes:
- * dlopen and dlclose (to keep the module map in the segment current) and
+ * dlopen, dlmopen and dlclose (to keep the module map in the segment current) and
  * pthread_create (to learn each thread's stack bounds before its code runs,
  * for the frame-pointer walk and for the exit scan's roots).
  *
@@ -20,10 +20,12 @@
 #define EXPORT __attribute__((visibility("default")))
 
 typedef void *(*dlopen_fn)(const char *, int);
+typedef void *(*dlmopen_fn)(Lmid_t, const char *, int);
 typedef int (*dlclose_fn)(void *);
 typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 
 static dlopen_fn next_dlopen;
+static dlmopen_fn next_dlmopen;
 static dlclose_fn next_dlclose;
 static create_fn next_create;
 
@@ -33,6 +35,8 @@ static void resolve(void)
         *(void **)&next_dlopen = dlsym(RTLD_NEXT, "dlopen");
     if (!next_dlclose)
         *(void **)&next_dlclose = dlsym(RTLD_NEXT, "dlclose");
+    if (!next_dlmopen)
+        *(void **)&next_dlmopen = dlsym(RTLD_NEXT, "dlmopen");
     if (!next_create)
         *(void **)&next_create = dlsym(RTLD_NEXT, "pthread_create");
 }
@@ -50,6 +54,15 @@ EXPORT void *dlopen(const char *file, int mode)
     if (tracking() && !chim__tls.in_agent)
         chim__modules_refresh();
     return next_dlopen(file, mode); /* a tail call: the caller stays the caller */
+}
+
+EXPORT void *dlmopen(Lmid_t lmid, const char *file, int mode)
+{
+    if (CHIM_UNLIKELY(!next_dlmopen))
+        resolve();
+    if (tracking() && !chim__tls.in_agent)
+        chim__modules_refresh();
+    return next_dlmopen(lmid, file, mode); /* a tail call, as dlopen's */
 }
 
 EXPORT int dlclose(void *h)

@@ -92,19 +92,13 @@ static inline int chim__in_cxx_text(uintptr_t ip)
 {
     return ip - chim__text.cxx_lo < chim__text.cxx_hi - chim__text.cxx_lo;
 }
-/* Text ranges of objects whose code keeps no frame pointers (the auto
- * unwinder takes libunwind there): appended as objects load, published by
- * the count (release), never removed. */
-#define CHIM_NOFP_MAX 128
-struct chim_nofp_range {
-    uintptr_t lo, hi;
-};
-extern struct chim_nofp_range chim__nofp[CHIM_NOFP_MAX];
-extern uint32_t chim__nofp_n;
-/* Bumped (release) after every change of the module map. */
+/* Bumped (release) after every change of the module map; never reset (a
+ * fork child's map goes on counting), so a thread's cached answers keyed by
+ * it are never taken for a later map's. */
 extern uint32_t chim__modmap_gen;
-/* ip lies in an object of the module map (loaded, not unloaded). */
-int chim__module_known(uintptr_t ip);
+/* ip's code keeps no frame pointers: its object was judged so when it was
+ * recorded (CHIM_MOD_NOFP), or the map does not know it. */
+int chim__code_nofp(uintptr_t ip);
 /* Calls fn for each writable PT_LOAD of every loaded object except the
  * agent (the scan's data/bss roots) and for the calling thread's TLS block
  * of each; `libc` is set for the C library's (its allocator's state). */

@@ -35,9 +35,9 @@ int chim__in_agent_text(uintptr_t ip)
     return ip - agent_lo < agent_hi - agent_lo;
 }
 
-uint32_t chim__modmap_gen;
+uint32_t chim__modmap_gen; /* never reset, not even in a fork child */
 
-int chim__module_known(uintptr_t ip)
+int chim__code_nofp(uintptr_t ip)
 {
     uint64_t n = chim__sec_count[CHIM_SEC_MODULES];
     const struct chim_module *m = chim__sec_base[CHIM_SEC_MODULES];
@@ -45,9 +45,9 @@ int chim__module_known(uintptr_t ip)
         if (__atomic_load_n(&m[i].state, __ATOMIC_ACQUIRE) != CHIM_LEAK_READY)
             break;
         if (!m[i].unload_gen && ip >= m[i].start && ip < m[i].end)
-            return 1;
+            return (m[i].flags & CHIM_MOD_NOFP) != 0;
     }
-    return 0;
+    return 1; /* not in the map: dlopen'ed since its last refresh, or generated */
 }
 
 static struct chim_module *table(uint64_t *n)
@@ -112,11 +112,6 @@ static uint32_t build_id(const struct dl_phdr_info *o, uint8_t *out)
  * Up to 64 entries, evenly spread, are looked at, each inside an
  * executable segment of the object. */
 
-struct chim_nofp_range chim__nofp[CHIM_NOFP_MAX];
-uint32_t chim__nofp_n;
-
-/* a[0..n) lies inside one loaded segment of o (executable ones only, if
- * `exec`): mapped, so it can be read. */
 static int in_segment(const struct dl_phdr_info *o, uintptr_t a, size_t n, int exec)
 {
     for (int i = 0; i < o->dlpi_phnum; i++) {
@@ -173,20 +168,6 @@ static int keeps_frame_pointers(const struct dl_phdr_info *o)
         framed += r > 0;
     }
     return looked == 0 ? -1 : framed * 2 >= looked;
-}
-
-/* Lists o's text as keeping no frame pointers (once per load). */
-static void note_nofp(uintptr_t lo, uintptr_t hi)
-{
-    uint32_t n = chim__nofp_n;
-    for (uint32_t i = 0; i < n; i++)
-        if (chim__nofp[i].lo == lo && chim__nofp[i].hi == hi)
-            return; /* a fork child's new map lists its objects again */
-    if (n >= CHIM_NOFP_MAX)
-        return; /* its stacks are walked by frame pointers, as before */
-    chim__nofp[n].lo = lo;
-    chim__nofp[n].hi = hi;
-    __atomic_store_n(&chim__nofp_n, n + 1, __ATOMIC_RELEASE);
 }
 
 static uint32_t module_flags(const char *path, uintptr_t lo, uintptr_t hi, int first)
@@ -275,7 +256,6 @@ static void add_object(struct dl_phdr_info *o, int first)
     if (!(flags & (CHIM_MOD_AGENT | CHIM_MOD_LIBC | CHIM_MOD_LDSO | CHIM_MOD_VDSO)) &&
         keeps_frame_pointers(o) == 0) {
         flags |= CHIM_MOD_NOFP;
-        note_nofp(lo, hi);
         chim__debug("no frame pointers (libunwind in auto mode): ", path);
     }
     e->state = CHIM_LEAK_WRITING;
@@ -347,7 +327,7 @@ void chim__modules_refresh(void)
             gen++;
             if (info())
                 __atomic_store_n(&info()->modules_gen, gen, __ATOMIC_RELEASE);
-            __atomic_store_n(&chim__modmap_gen, (uint32_t)gen, __ATOMIC_RELEASE);
+            __atomic_store_n(&chim__modmap_gen, chim__modmap_gen + 1, __ATOMIC_RELEASE);
         }
     }
     chim__tls.in_agent = saved_guard;

@@ -120,30 +120,23 @@ static inline int know_stack(void)
     return CHIM_LIKELY(stack_hi != 0) || know_stack_slow();
 }
 
-/* The code pages this thread last found with and without frame pointers,
- * each with the module-map generation it was found in (one word: pages
- * are below 2^36). */
-static CHIM_TLS uintptr_t fp_page = 1, nofp_page = 1;
+/* Per thread, the answers for the last code pages asked about, 16 ways
+ * by page: (page | generation) << 1 | no frame pointers. Two call sites
+ * on alternating pages no longer miss every time. */
+#define PAGE_WAYS 16
+static CHIM_TLS uintptr_t page_cache[PAGE_WAYS];
 
 static inline uintptr_t page_key(uintptr_t ip, uint32_t gen)
 {
     return ip >> 12 | (uintptr_t)gen << 40;
 }
 
-/* Whether ip's code keeps no frame pointers: its object is listed so, or
- * the map does not know it yet (an object dlopen'ed since the last refresh,
- * which runs before the real dlopen; generated code): libunwind, which
- * reads unwind tables, then. The answer is kept for ip's page. */
+/* Looks ip up in the module map (leak_modules.c) and remembers the answer
+ * for its page. */
 static __attribute__((noinline)) void nofp_lookup(uintptr_t ip, uint32_t gen)
 {
-    uint32_t n = __atomic_load_n(&chim__nofp_n, __ATOMIC_ACQUIRE);
-    int ans = !chim__module_known(ip);
-    for (uint32_t i = 0; i < n && !ans; i++)
-        ans = ip - chim__nofp[i].lo < chim__nofp[i].hi - chim__nofp[i].lo;
-    if (ans)
-        nofp_page = page_key(ip, gen);
-    else
-        fp_page = page_key(ip, gen);
+    uintptr_t k = page_key(ip, gen);
+    page_cache[k % PAGE_WAYS] = k << 1 | (uintptr_t)chim__code_nofp(ip);
 }
 
 /* chim__unwind after a miss of the page cache: looked up, then again
@@ -167,14 +160,11 @@ int chim__unwind(uintptr_t ra, uintptr_t fp, uint64_t *ips, int max)
             return lu_walk(ra, ips, max);
         /* Code without frame pointers (leak_modules.c): the answer for the
          * caller's page, kept per thread while the list stays the same. */
-        uint32_t nn = __atomic_load_n(&chim__modmap_gen, __ATOMIC_ACQUIRE);
-        uintptr_t k = page_key(ra, nn);
-        if (CHIM_UNLIKELY(k != fp_page)) {
-            if (k != nofp_page)
-                return unwind_after_lookup(ra, fp, ips, max, nn);
-            return lu_walk(ra, ips, max);
-        }
-        if (!know_stack())
+        uint32_t gen = __atomic_load_n(&chim__modmap_gen, __ATOMIC_ACQUIRE);
+        uintptr_t k = page_key(ra, gen), e = page_cache[k % PAGE_WAYS];
+        if (CHIM_UNLIKELY(e >> 1 != k))
+            return unwind_after_lookup(ra, fp, ips, max, gen);
+        if ((e & 1) || !know_stack())
             return lu_walk(ra, ips, max);
     }
     if (!know_stack()) {

@@ -408,6 +408,7 @@ static void mark_execed(struct chim_seg_set *set)
         if (a->pid == b->pid && a->start_ticks == b->start_ticks &&
             set->segs[i].state != CHIM_SEG_EXITED && set->segs[i].state != CHIM_SEG_EXECED) {
             set->segs[i].state = CHIM_SEG_EXECED;
+            chim_seg_add_odd_rows(&set->segs[i]);
             chim_seg_summarise(&set->segs[i]);
         }
     }

@@ -38,6 +38,7 @@ struct chim_seg {
     int torn;                          /* seqlock never settled (writer died mid-update) */
     uint32_t delta_rows_added;         /* full mode: threads' unfolded deltas added to SITES */
     uint32_t delta_rows_busy;          /* ... left out: their thread was folding */
+    uint32_t delta_rows_odd;           /* of those, left odd (mid-fold) in the copy */
     enum chim_seg_state state;
     struct chim_mem_summary mem;
 };
@@ -64,6 +65,9 @@ int chim_seg_validate(const unsigned char *data, size_t size, char *err, size_t 
  * (segment_deltas.c); fd is the segment, re-read to check each row (-1:
  * an image in memory, no re-read); seg->state must be set. */
 void chim_seg_add_deltas(struct chim_seg *seg, int fd);
+/* A segment found to have ended in exec after it was loaded (its writer is
+ * gone): adds the rows it left out because they were odd. */
+void chim_seg_add_odd_rows(struct chim_seg *seg);
 /* Fills seg->mem from the thread slots. */
 void chim_seg_summarise(struct chim_seg *seg);
 void chim_seg_free(struct chim_seg *seg);

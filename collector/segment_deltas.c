@@ -45,20 +45,36 @@ static void add_way(struct chim_site *sites, uint64_t nsites, const struct chim_
     t->birth_bytes[w->bucket] = (int64_t)((uint64_t)t->birth_bytes[w->bucket] + ab - fb);
 }
 
+/* The DELTAS and SITES sections of seg when they can be used: the rows
+ * must end before SITES (read after SITES, a row could not be checked
+ * against them), and SITES, which this writes, must not cover the header:
+ * its section directory was validated once and is trusted from then on.
+ * (Sizes were validated: no overflow.) */
+static int usable(const struct chim_seg *seg, const struct chim_section **ds,
+                  const struct chim_section **ss)
+{
+    const uint64_t hdr = sizeof(struct chim_shm_header);
+    *ds = chim_seg_section(seg->hdr, CHIM_SEC_DELTAS);
+    *ss = chim_seg_section(seg->hdr, CHIM_SEC_SITES);
+    return *ds && *ss && (*ds)->elem_size == sizeof(struct chim_delta_row) &&
+           (*ss)->elem_size == sizeof(struct chim_site) && (*ds)->offset >= hdr &&
+           (*ss)->offset >= hdr &&
+           (*ds)->offset + (*ds)->count * sizeof(struct chim_delta_row) <= (*ss)->offset;
+}
+
+static void add_row(struct chim_seg *seg, const struct chim_section *ss,
+                    const struct chim_delta_row *r)
+{
+    struct chim_site *sites = (void *)(seg->data + ss->offset);
+    for (int k = 0; k < CHIM_DELTA_WAYS; k++)
+        add_way(sites, ss->count, &r->d[k]);
+    seg->delta_rows_added++;
+}
+
 void chim_seg_add_deltas(struct chim_seg *seg, int fd)
 {
-    const struct chim_section *ds = chim_seg_section(seg->hdr, CHIM_SEC_DELTAS);
-    const struct chim_section *ss = chim_seg_section(seg->hdr, CHIM_SEC_SITES);
-    const uint64_t hdr = sizeof(struct chim_shm_header);
-    if (!ds || !ss || ds->elem_size != sizeof(struct chim_delta_row) ||
-        ss->elem_size != sizeof(struct chim_site))
-        return;
-    /* The rows must end before SITES (read after SITES, a row could not be
-     * checked against them), and SITES, which this writes, must not cover
-     * the header: its section directory was validated once and is trusted
-     * from then on. (Sizes were validated: no overflow.) */
-    if (ds->offset < hdr || ss->offset < hdr ||
-        ds->offset + ds->count * sizeof(struct chim_delta_row) > ss->offset)
+    const struct chim_section *ds, *ss;
+    if (!usable(seg, &ds, &ss))
         return;
     /* A writer that is gone (exited, killed, exec'd) folds no more: a row
      * it left odd was cut inside a fold (a thread still running when the
@@ -70,16 +86,32 @@ void chim_seg_add_deltas(struct chim_seg *seg, int fd)
      * twice; the next read is right.) */
     int gone = fd >= 0 && seg->state != CHIM_SEG_RUNNING;
     const struct chim_delta_row *rows = (const void *)(seg->data + ds->offset);
-    struct chim_site *sites = (void *)(seg->data + ss->offset);
     for (uint64_t i = 0; i < ds->count; i++) {
         if (!rows[i].tid)
             continue; /* never used (and not in the copy: a hole) */
         if (!gone && !row_settled(fd, ds, &rows[i], i)) {
             seg->delta_rows_busy++;
+            seg->delta_rows_odd += (uint32_t)(rows[i].seq & 1);
             continue;
         }
-        for (int k = 0; k < CHIM_DELTA_WAYS; k++)
-            add_way(sites, ss->count, &rows[i].d[k]);
-        seg->delta_rows_added++;
+        add_row(seg, ss, &rows[i]);
     }
+}
+
+/* Exec ends a process's image while the pid lives on, so the load took the
+ * segment for a running one; its rows left odd were cut inside a fold by
+ * the exec and are added now, as for any writer that is gone. */
+void chim_seg_add_odd_rows(struct chim_seg *seg)
+{
+    const struct chim_section *ds, *ss;
+    if (!seg->delta_rows_odd || !usable(seg, &ds, &ss))
+        return;
+    const struct chim_delta_row *rows = (const void *)(seg->data + ds->offset);
+    for (uint64_t i = 0; i < ds->count; i++) {
+        if (rows[i].tid && (rows[i].seq & 1)) {
+            add_row(seg, ss, &rows[i]);
+            seg->delta_rows_busy--;
+        }
+    }
+    seg->delta_rows_odd = 0;
 }

@@ -390,6 +390,12 @@ for mode in ("count", "full"):
 # other threads' rows while they changed them: hundreds of events counted
 # twice in most runs). The program counts its own calls in a shared file,
 # before and after each one: the agent's totals must lie between.
+# 160 call sites, more than a row's 64 ways: most events fold a way
+# (delta_reuse), so an exit or exec often lands inside a fold.
+race_sites = "".join(
+    f"static __attribute__((noinline)) void *race_site{k}(void) {{ void *p = malloc(64); "
+    f"__asm__ volatile(\"\" ::: \"memory\"); return p; }}\n" for k in range(160))
+race_table = ", ".join(f"race_site{k}" for k in range(160))
 race = build("race", """#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -397,14 +403,14 @@ race = build("race", """#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 static volatile uint64_t *ctr; /* per thread: mallocs begun, done; frees begun, done */
-static __attribute__((noinline)) void *race_alloc(void) { return malloc(64); }
+""" + race_sites + "static void *(*const race_fns[160])(void) = {" + race_table + "};\n" + """
 static void *worker(void *arg) {
     volatile uint64_t *c = ctr + 4 * (uintptr_t)arg;
     void *keep[64] = {0};
     for (unsigned i = 0;; i++) {
         unsigned k = i & 63;
         if (keep[k]) { c[2]++; free(keep[k]); c[3]++; }
-        c[0]++; keep[k] = race_alloc(); c[1]++;
+        c[0]++; keep[k] = race_fns[(i * 7) % 160](); c[1]++;
     }
     return arg;
 }
@@ -415,6 +421,7 @@ int main(int argc, char **argv) {
     pthread_t t;
     for (long i = 0; i < 3; i++) pthread_create(&t, 0, worker, (void *)i);
     usleep(30000);
+    if (argc > 2 && argv[2][0] == 'x') execl("/bin/sleep", "sleep", "1.5", (char *)0);
     if (argc > 2) _exit(0);
     exit(0);
 }
@@ -429,12 +436,33 @@ for run in range(6):
         c = struct.unpack("<12Q", f.read(96))
     begun_a, done_a = sum(c[0::4]), sum(c[1::4])
     begun_f, done_f = sum(c[2::4]), sum(c[3::4])
-    rs = [s for s in sites(dr, "--all") if s["function"] == "race_alloc"]
+    rs = [s for s in sites(dr, "--all") if s["function"].startswith("race_site")]
     allocs, frees = sum(s["allocs"] for s in rs), sum(s["frees"] for s in rs)
     if not (done_a <= allocs <= begun_a and done_f <= frees <= begun_f):
         race_bad.append((run, allocs, done_a, begun_a, frees, done_f, begun_f))
     shutil.rmtree(dr, ignore_errors=True)
 check(not race_bad, f"exit or _exit while 3 threads allocate: every event counted once ({race_bad})")
+
+# exec while the threads allocate, read while the new image (sleep) runs:
+# the old image's rows left odd by the exec are added (the pid lives on, so
+# the load took the segment for a running one and left them out: 23-187
+# events short). A fold cut by the exec itself still loses its way (1-3
+# events in the review's runs): a margin of 16.
+exec_bad = []
+for run in range(3):
+    dr = segdir()
+    ctr_file = os.path.join(work, "race.ctr")
+    p = subprocess.Popen([race, ctr_file, "x"], env=agent_env(dr, CHIM_MODE="full"))
+    time.sleep(0.6)
+    with open(ctr_file, "rb") as f:
+        c = struct.unpack("<12Q", f.read(96))
+    rs = [s for s in sites(dr, "--all") if s["function"].startswith("race_site")]
+    p.wait()
+    allocs, frees = sum(s["allocs"] for s in rs), sum(s["frees"] for s in rs)
+    if not (sum(c[1::4]) - 16 <= allocs <= sum(c[0::4]) and sum(c[3::4]) - 16 <= frees <= sum(c[2::4])):
+        exec_bad.append((allocs, sum(c[1::4]), frees, sum(c[3::4])))
+    shutil.rmtree(dr, ignore_errors=True)
+check(not exec_bad, f"exec while 3 threads allocate: the old image's rows are all added ({exec_bad})")
 
 # Full mode, auto unwinder, code built without frame pointers (-O2, as
 # most distribution packages): the frame-pointer walk finds no frame past
