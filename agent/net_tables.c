@@ -101,7 +101,11 @@ uint64_t chim__net_sec;       /* the wall-clock second the last tick saw */
 
 static uint64_t current_rss(void)
 {
-    uint64_t pages = chim__proc_u64("/proc/self/statm", 2); /* resident */
+    /* thread-self: /proc/self's statm reads 0 once the main thread left
+     * with pthread_exit */
+    uint64_t pages = chim__proc_u64("/proc/thread-self/statm", 2); /* resident */
+    if (!pages)
+        pages = chim__proc_u64("/proc/self/statm", 2);
     return pages * (chim__seg ? chim__seg->page_size : 4096);
 }
 
