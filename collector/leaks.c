@@ -308,6 +308,10 @@ static int runtime_stack(const struct lstack *s)
     /* The frames that allocated for the site (all of them when every frame
      * is the runtime's, as a frame-pointer walk through libc leaves it). */
     int upto = s->site_at ? s->site_at : allocating_frame(&s->frames[0]) ? s->nframes : 0;
+    for (int i = 0; i < upto; i++) /* a memstream's buffer is handed to its caller */
+        if (!fnmatch("_IO_mem_*", s->frames[i].function, 0) ||
+            !fnmatch("_IO_wmem_*", s->frames[i].function, 0))
+            return 0;
     for (int i = 0; i < upto; i++) {
         const char *fn = s->frames[i].function;
         for (size_t k = 0; k < sizeof runtime_fns / sizeof *runtime_fns; k++) {
