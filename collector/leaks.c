@@ -153,7 +153,7 @@ struct lstack {
 struct lsite {
     struct frame *stack; /* from the site outwards (representative stack) */
     int nstack;
-    double rep_live;
+    double rep_live, rep_leaked; /* of the stack shown */
     double count, live, allocs, frees, alloc_bytes, old_bytes, oldest_age_s;
     double live_count; /* blocks live (count becomes the class's blocks in decide) */
     double leaked_bytes, leaked_blocks, indirect_bytes, indirect_blocks;
@@ -623,7 +623,12 @@ static void account(struct lproc *p, const struct lstack *st, const struct chim_
     z->old_bytes += old > kept ? old : kept;
     if (kept > 0 && p->window_s > z->oldest_age_s)
         z->oldest_age_s = p->window_s;
-    if (live > z->rep_live) { /* the stack holding the most is shown */
+    /* The stack shown: the one holding the most leaked bytes (by the exit
+     * scan), else the most live bytes (a leak through a wrapper is shown
+     * from the caller that leaked, not from one that keeps more). */
+    double leaked = (double)s->leaked_bytes + (double)s->indirect_bytes;
+    if (leaked > z->rep_leaked || (leaked == z->rep_leaked && live > z->rep_live)) {
+        z->rep_leaked = leaked;
         z->rep_live = live;
         z->stack = st->frames + st->site_at;
         z->nstack = st->nframes - st->site_at;

@@ -543,6 +543,26 @@ check(got == [("pexit_kept", "retained", 1, 600), ("pexit_lost", "leak", 10, 500
       f"main thread left with pthread_exit: the exit scan still has its roots ({got})")
 shutil.rmtree(dp, ignore_errors=True)
 
+# A wrapper called from two lines, one leaking (5 x 100 B), one keeping a
+# bigger block: the leak's stack is the leaking caller's (the stack
+# holding the most live bytes was shown: the keeping one).
+wrap = build("wrap", """#include <stdlib.h>
+#include <string.h>
+__attribute__((noinline)) void *wrap_alloc(size_t n) { void *p = malloc(n); memset(p, 1, 8); return p; }
+void *volatile wrap_sink;
+int main(void) {
+    for (int i = 0; i < 5; i++) { void *volatile p = wrap_alloc(100); p = 0; }
+    wrap_sink = wrap_alloc(1000);
+    volatile char buf[4096]; memset((char *)buf, 0, sizeof buf);
+    return 0;
+}
+""")
+dw = segdir()
+subprocess.run([wrap], env=agent_env(dw, CHIM_MODE="full"), check=True)
+got = [(s["class"], s["count"], s["stack"][1]["line"]) for s in sites(dw) if s["function"] == "wrap_alloc"]
+check(got == [("leak", 5, 6)], f"a leak's stack is the leaking caller's ({got})")
+shutil.rmtree(dw, ignore_errors=True)
+
 dirs = [d, d2, d3, d5]
 CXX = shutil.which("g++") or shutil.which("c++")
 if CXX:
