@@ -741,7 +741,10 @@ static void *map_anon(uint64_t bytes)
  * threads' tables read it with acquire. */
 static int table_new(struct table *t)
 {
-    uint64_t cap = tab_mask + 1, ubytes = ((cap >> CHUNK_SHIFT) + 63) / 64 * 8;
+    /* One bit per chunk, at least one chunk: a table smaller than a chunk
+     * (CHIM_MAX_TRACKED 1024) had no bitmap, and tracking was off. */
+    uint64_t cap = tab_mask + 1, chunks = (cap + (1ull << CHUNK_SHIFT) - 1) >> CHUNK_SHIFT;
+    uint64_t ubytes = (chunks + 63) / 64 * 8;
     struct chim_block *slot = map_anon(cap * sizeof *slot);
     uint64_t *used = map_anon(ubytes);
     if (!slot || !used) {

@@ -1093,6 +1093,24 @@ static const char *none_shown_hint(const struct chim_leaks *l, const struct lpro
     return "no leaking or retained sites; --all shows churn and the C runtime's own";
 }
 
+/* What the agent could not record, under the process's header: the
+ * figures below are then lower bounds. */
+static void dropped_note(const struct lproc *p, FILE *out)
+{
+    unsigned long long blocks = p->info.tracked_dropped, stacks = p->info.stacks_dropped;
+    if (blocks)
+        fprintf(out,
+                "  not tracked: %llu %s (the address table was full: raise "
+                "CHIM_MAX_TRACKED%s); the counts below leave them out\n",
+                blocks, p->info.sample_bytes ? "samples" : "blocks",
+                p->info.sample_bytes ? ", or CHIM_SAMPLE_BYTES" : "");
+    if (stacks)
+        fprintf(out,
+                "  %llu stacks found no room (CHIM_MAX_STACKS): their blocks are under "
+                "[stack table full]\n",
+                stacks);
+}
+
 void chim_leaks_text(const struct chim_leaks *l, FILE *out)
 {
     char b1[32], b2[32];
@@ -1120,7 +1138,9 @@ void chim_leaks_text(const struct chim_leaks *l, FILE *out)
                 fprintf(out, ", %.0f of them the C runtime's own (--all shows them)", rt);
         } else
             fprintf(out, "; growth over %.1f s (%d points)", p->window_s, p->npoints);
-        fprintf(out, "\n  %-8s %10s %8s %12s %8s  %s\n", "class", "bytes", "blocks", "growth",
+        fputc('\n', out);
+        dropped_note(p, out);
+        fprintf(out, "  %-8s %10s %8s %12s %8s  %s\n", "class", "bytes", "blocks", "growth",
                 "oldest", "site");
         int shown_n = 0;
         for (int k = 0; k < p->nsites; k++) {
