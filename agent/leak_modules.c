@@ -256,7 +256,6 @@ static void add_object(struct dl_phdr_info *o, int first)
     if (!(flags & (CHIM_MOD_AGENT | CHIM_MOD_LIBC | CHIM_MOD_LDSO | CHIM_MOD_VDSO)) &&
         keeps_frame_pointers(o) == 0) {
         flags |= CHIM_MOD_NOFP;
-        chim__debug("no frame pointers (libunwind in auto mode): ", path);
     }
     e->state = CHIM_LEAK_WRITING;
     e->flags = flags;
@@ -272,6 +271,8 @@ static void add_object(struct dl_phdr_info *o, int first)
         module_path(path, e->path, sizeof e->path);
     __atomic_store_n(&e->state, CHIM_LEAK_READY, __ATOMIC_RELEASE);
     seen[i] = 1;
+    if (flags & CHIM_MOD_NOFP)
+        chim__debug("no frame pointers (libunwind in auto mode): ", e->path);
 }
 
 static int refresh_cb(struct dl_phdr_info *o, size_t size, void *arg)

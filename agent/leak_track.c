@@ -62,18 +62,48 @@ static CHIM_TLS uint64_t rng;
 
 /* ---- settings ------------------------------------------------------------- */
 
+static int bad_setting; /* a setting did not parse: recorded in the info record */
+
+/* The multiplier of a size suffix: K, M, G (also Ki/KiB ...) are powers of
+ * 1024, KB, MB, GB of 1000, none is 1; 0 for anything else. */
+static uint64_t suffix_scale(const char *s)
+{
+    static const char units[] = "KMG";
+    if (!*s)
+        return 1;
+    const char *u = strchr(units, s[0] & ~0x20);
+    if (!u)
+        return 0;
+    uint64_t k1024 = 1ull << (10 * (u - units + 1)), k1000 = 1;
+    for (const char *q = units; q <= u; q++)
+        k1000 *= 1000;
+    if (!s[1] || !strcmp(s + 1, "i") || !strcmp(s + 1, "iB"))
+        return k1024;
+    return !strcmp(s + 1, "B") ? k1000 : 0;
+}
+
+/* A CHIM_* number: digits and a size suffix, within [lo, hi]. Anything
+ * else (a sign, a fraction, a typo, 0) keeps the default: "1G" and "abc"
+ * used to become 1 byte (every allocation sampled), "-1" 1 TiB; with
+ * CHIM_DEBUG=1 it is named, and the collector says a setting was ignored. */
 static uint64_t env_u64(const char *name, uint64_t def, uint64_t lo, uint64_t hi)
 {
     const char *v = getenv(name);
     if (!v || !*v)
         return def;
-    char *end;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (*end == 'k' || *end == 'K')
-        x <<= 10;
-    else if (*end == 'm' || *end == 'M')
-        x <<= 20;
-    return x < lo ? lo : x > hi ? hi : x;
+    char *end = (char *)(uintptr_t)v;
+    unsigned long long x = *v >= '0' && *v <= '9' ? strtoull(v, &end, 10) : 0;
+    uint64_t scale = end != v ? suffix_scale(end) : 0;
+    if (!scale || (x == 0 && lo > 0)) {
+        bad_setting = 1;
+        chim__debug3(name,
+                     " does not parse (digits, then K, M, G, KB ...): the default is used: ", v);
+        return def;
+    }
+    if (x > hi / scale)
+        return hi;
+    x *= scale;
+    return x < lo ? lo : x;
 }
 
 static uint64_t pow2_at_least(uint64_t v)
@@ -105,6 +135,10 @@ void chim__leak_read_settings(void)
         c->unwinder = CHIM_UNWIND_LIBUNWIND;
     else if (u && !strcmp(u, "auto"))
         c->unwinder = CHIM_UNWIND_AUTO;
+    else if (u && *u) {
+        bad_setting = 1;
+        chim__debug("CHIM_UNWIND is not fp, libunwind or auto: the default is used: ", u);
+    }
 }
 
 static int wanted(void)
@@ -1297,6 +1331,8 @@ static void fill_info(struct chim_leak_info *in, uint32_t unwinder)
     in->epoch_ns = chim__leakcfg.epoch_ns;
     in->tracked_max = tab_mask + 1; /* per table */
     in->origin_ns = chim__now_ns(CLOCK_REALTIME);
+    if (bad_setting)
+        in->flags |= CHIM_LEAK_BAD_SETTING;
 }
 
 /* CHIM_UNWIND_BENCH=N: ns per capture of each unwinder, on stderr. */

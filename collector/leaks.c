@@ -995,6 +995,7 @@ static cJSON *proc_json(const struct lproc *p)
                                                                    : "libunwind");
     cJSON_AddNumberToObject(o, "stacks_dropped", (double)p->info.stacks_dropped);
     cJSON_AddNumberToObject(o, "tracked_dropped", (double)p->info.tracked_dropped);
+    cJSON_AddBoolToObject(o, "settings_ignored", (p->info.flags & CHIM_LEAK_BAD_SETTING) != 0);
     if (p->mode == CHIM_MODE_FULL) {
         cJSON_AddNumberToObject(o, "threads_pending_added", p->rows_added);
         cJSON_AddNumberToObject(o, "threads_pending_left_out", p->rows_busy);
@@ -1097,6 +1098,9 @@ static const char *none_shown_hint(const struct chim_leaks *l, const struct lpro
  * figures below are then lower bounds. */
 static void dropped_note(const struct lproc *p, FILE *out)
 {
+    if (p->info.flags & CHIM_LEAK_BAD_SETTING)
+        fprintf(out, "  note: a CHIM_* leak setting did not parse and its default was used "
+                     "(CHIM_DEBUG=1 names it)\n");
     unsigned long long blocks = p->info.tracked_dropped, stacks = p->info.stacks_dropped;
     if (blocks)
         fprintf(out,

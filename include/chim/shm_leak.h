@@ -167,7 +167,8 @@ struct chim_leak_info {
     uint64_t reserved[12];
 };
 
-#define CHIM_LEAK_INHERITED 1u
+#define CHIM_LEAK_INHERITED   1u
+#define CHIM_LEAK_BAD_SETTING (1u << 1) /* a CHIM_* leak setting did not parse: default used */
 
 _Static_assert(sizeof(struct chim_module) == 384, "module entry is 384 bytes");
 _Static_assert(offsetof(struct chim_module, path) == 96, "module path offset");

@@ -580,6 +580,24 @@ check(len(got) == 1 and got[0][:2] == ("many_leak", "leak") and 1024 <= got[0][2
       f"CHIM_MAX_TRACKED=1024 tracks, and the text says what it dropped ({got}, {txt.splitlines()[1:2]})")
 shutil.rmtree(dmy, ignore_errors=True)
 
+# CHIM_SAMPLE_BYTES with a size suffix is read as a size; a value that
+# does not parse keeps the default (1G and abc were 1 byte: every
+# allocation sampled) and the collector says a setting was ignored.
+setting_bad = []
+for val, want, ignored in (("64K", 65536, False), ("1M", 1 << 20, False), ("1KB", 1000, False),
+                           ("abc", 524288, True), ("0.5M", 524288, True), ("-1", 524288, True),
+                           ("0", 524288, True)):
+    ds = segdir()
+    subprocess.run([qexit], env=agent_env(ds, CHIM_MODE="sample", CHIM_SAMPLE_BYTES=val), check=True)
+    r = subprocess.run([COLLECT, "leaks", "--dir", ds, "--format", "json"], capture_output=True,
+                       text=True, check=True)
+    pr = json.loads(r.stdout)["processes"][0]
+    txt = subprocess.run([COLLECT, "leaks", "--dir", ds], capture_output=True, text=True).stdout
+    if (pr["sample_bytes"], pr["settings_ignored"], "did not parse" in txt) != (want, ignored, ignored):
+        setting_bad.append((val, pr["sample_bytes"], pr["settings_ignored"]))
+    shutil.rmtree(ds, ignore_errors=True)
+check(not setting_bad, f"CHIM_SAMPLE_BYTES: sizes read, bad values keep the default ({setting_bad})")
+
 dirs = [d, d2, d3, d5]
 CXX = shutil.which("g++") or shutil.which("c++")
 if CXX:
