@@ -184,6 +184,12 @@ struct lproc {
     struct lstack *stacks;
     int nstacks;
     struct chim_symbolizer *sym;
+    /* An address range two objects of the map shared (one dlclose'd, the
+     * other loaded there later): frames in it are named from the one
+     * reported first, which may not be the one that ran. */
+    uint64_t reuse_lo, reuse_hi;
+    char reuse_a[CHIM_MODULE_PATH_MAX], reuse_b[CHIM_MODULE_PATH_MAX];
+    int reuse_hit;
 };
 
 struct chim_leaks {
@@ -238,6 +244,26 @@ static int leak_sections(const struct chim_seg *g, struct leak_secs *o)
     if (!o->stacks || !o->sites || !o->info || nsites != o->nstacks)
         return -1;
     return 0;
+}
+
+/* Notes in p the first address range that two objects of the map shared. */
+static void find_reuse(struct lproc *p, const struct leak_secs *ls)
+{
+    for (uint64_t i = 0; ls->mods && i < ls->nmods; i++)
+        for (uint64_t j = i + 1; j < ls->nmods; j++) {
+            struct chim_module a, b;
+            memcpy(&a, &ls->mods[i], sizeof a);
+            memcpy(&b, &ls->mods[j], sizeof b);
+            if (a.state != CHIM_LEAK_READY || b.state != CHIM_LEAK_READY || a.end <= b.start ||
+                b.end <= a.start)
+                continue;
+            p->reuse_lo = a.start > b.start ? a.start : b.start;
+            p->reuse_hi = a.end < b.end ? a.end : b.end;
+            a.path[CHIM_MODULE_PATH_MAX - 1] = b.path[CHIM_MODULE_PATH_MAX - 1] = 0;
+            memcpy(p->reuse_a, a.path, sizeof p->reuse_a);
+            memcpy(p->reuse_b, b.path, sizeof p->reuse_b);
+            return;
+        }
 }
 
 static void add_modules(struct chim_symbolizer *sym, const struct leak_secs *ls, int loaded)
@@ -350,6 +376,7 @@ static int symbolize_stack(struct lproc *p, const struct leak_secs *ls, uint32_t
     for (int i = 0; i < depth && n < MAX_FRAMES; i++) {
         uint64_t ip;
         memcpy(&ip, e + CHIM_STACK_HDR_BYTES + 8u * (unsigned)i, sizeof ip);
+        p->reuse_hit |= ip >= p->reuse_lo && ip < p->reuse_hi;
         struct chim_sym_frame sf[CHIM_SYM_MAX_INLINE];
         int k = chim_sym_lookup(p->sym, ip, sf, CHIM_SYM_MAX_INLINE);
         if (i > 0 && !*sf[0].module)
@@ -752,7 +779,13 @@ static int build_proc(struct chim_leaks *l, struct lproc *p, const struct chim_s
         return -ENOMEM;
     add_modules(p->sym, &ls, 1);
     add_modules(p->sym, &ls, 0);
+    find_reuse(p, &ls);
     int rc = build_stacks(l, p, &ls, h, g);
+    if (p->reuse_hit)
+        fprintf(stderr,
+                "chimcollect leaks: pid %u: %s and %s were mapped at the same addresses "
+                "(one dlclose'd, the other loaded there): frames there may name the wrong one\n",
+                p->pid, p->reuse_a, p->reuse_b);
     for (int i = 0; rc == 0 && i < p->nsites; i++)
         decide(p, &p->sites[i]);
     return rc;
