@@ -361,7 +361,7 @@ int chim_cmd_leaks(int argc, char **argv)
         return 2;
     int fit;
     rc = gather(dir, a.pid, a.watch_s, h, &set, &fit);
-    if (rc == -ENOENT && !a.dir) {
+    if (rc == -ENOENT && !a.dir && !getenv("CHIM_DIR")) {
         memset(&set, 0, sizeof set); /* no default directory yet: nothing ran */
         rc = 0;
     }

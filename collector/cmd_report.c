@@ -61,7 +61,7 @@ int chim_cmd_report(int argc, char **argv)
         return 2;
     }
     struct chim_seg_set set;
-    int given = dir != NULL;
+    int given = dir != NULL || getenv("CHIM_DIR") != NULL; /* a directory the user named */
     if (!dir)
         dir = chim_default_dir();
     int rc = chim_seg_load_dir(dir, &set, stderr);

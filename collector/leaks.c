@@ -1201,37 +1201,87 @@ static void listed_sites(const struct chim_leaks *l, const struct lproc *p, char
     }
 }
 
-/* Folded stacks of live bytes, for the listed sites. With more than one
- * process each stack starts at a frame naming its process, `exe[pid]`: a
- * forked child holds its parent's blocks too, and merged they would count
- * twice. */
-int chim_leaks_folded(const struct chim_leaks *l, FILE *out)
+struct folded {
+    char *key; /* frames, outermost first, ';'-joined */
+    uint64_t bytes;
+};
+
+static int cmp_folded(const void *a, const void *b)
+{
+    return strcmp(((const struct folded *)a)->key, ((const struct folded *)b)->key);
+}
+
+/* `exe[pid]` with ';' (the frame separator) made '_'. */
+static void root_frame(const struct lproc *p, char *out, size_t n)
+{
+    snprintf(out, n, "%s[%u]", base_name(p->exe), p->pid);
+    for (char *c = out; *c; c++)
+        if (*c == ';')
+            *c = '_';
+}
+
+/* Appends p's folded stacks (listed sites, live bytes) to *v. */
+static int folded_of(const struct chim_leaks *l, const struct lproc *p, struct folded **v,
+                     size_t *n, size_t *cap)
 {
     static char line[65536];
     const char *names[MAX_FRAMES + 1];
     char root[CHIM_EXE_MAX + 16];
-    for (int i = 0; i < l->n; i++) {
-        const struct lproc *p = &l->procs[i];
-        char *in = malloc((size_t)(p->nsites ? p->nsites : 1));
-        if (!in)
-            return -ENOMEM;
-        listed_sites(l, p, in);
-        snprintf(root, sizeof root, "%s[%u]", base_name(p->exe), p->pid);
-        for (int k = 0; k < p->nstacks; k++) {
-            const struct lstack *s = &p->stacks[k];
-            if (s->live <= 0 || !in[s->site])
-                continue;
-            int nf = 0;
-            for (; nf < s->nframes; nf++)
-                names[nf] = s->frames[nf].function;
-            if (l->n > 1)
-                names[nf++] = root;
-            chim_folded_line(line, sizeof line, names, nf, (uint64_t)llround(s->live));
-            fprintf(out, "%s\n", line);
+    char *in = malloc((size_t)(p->nsites ? p->nsites : 1));
+    if (!in)
+        return -ENOMEM;
+    listed_sites(l, p, in);
+    root_frame(p, root, sizeof root);
+    for (int k = 0; k < p->nstacks; k++) {
+        const struct lstack *s = &p->stacks[k];
+        if (s->live <= 0 || !in[s->site])
+            continue;
+        int nf = 0;
+        for (; nf < s->nframes; nf++)
+            names[nf] = s->frames[nf].function;
+        if (l->n > 1)
+            names[nf++] = root;
+        chim_folded_line(line, sizeof line, names, nf, 0);
+        *strrchr(line, ' ') = 0; /* the key alone */
+        if (*n == *cap) {
+            size_t c = *cap ? *cap * 2 : 256;
+            struct folded *q = realloc(*v, c * sizeof *q);
+            if (!q)
+                break;
+            *v = q, *cap = c;
         }
-        free(in);
+        if (!((*v)[*n].key = strdup(line)))
+            break;
+        (*v)[(*n)++].bytes = (uint64_t)llround(s->live);
     }
+    free(in);
     return 0;
+}
+
+/* Folded stacks of live bytes, for the listed sites, one line per call
+ * path: stacks that differ only in addresses the symbols do not tell apart
+ * are summed. With more than one process each starts at a frame naming its
+ * process, `exe[pid]`: a forked child holds its parent's blocks too, and
+ * merged they would count twice. */
+int chim_leaks_folded(const struct chim_leaks *l, FILE *out)
+{
+    struct folded *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    for (int i = 0; i < l->n && !rc; i++)
+        rc = folded_of(l, &l->procs[i], &v, &n, &cap);
+    if (n)
+        qsort(v, n, sizeof *v, cmp_folded);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t sum = v[i].bytes;
+        while (i + 1 < n && !strcmp(v[i].key, v[i + 1].key))
+            sum += v[++i].bytes, free(v[i - 1].key);
+        if (!rc)
+            fprintf(out, "%s %llu\n", v[i].key, (unsigned long long)sum);
+        free(v[i].key);
+    }
+    free(v);
+    return rc;
 }
 
 cJSON *chim_leaks_report_array(const struct chim_seg_set *set, long pid, int top)
