@@ -14,6 +14,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <link.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -203,14 +204,50 @@ static void note_ranges(uint32_t flags, const char *path, uintptr_t lo, uintptr_
     }
 }
 
+/* The file the kernel mapped at page `at`, from /proc/thread-self/maps
+ * (the name the loader was given may be relative, and the process may
+ * have changed directory since): into out, 1 if found. Refreshes are
+ * serialized (refresh_lock), so one static buffer serves. */
+static int mapped_file(uintptr_t at, char *out, size_t n)
+{
+    static char maps[256 * 1024];
+    ssize_t got = chim__read_file("/proc/thread-self/maps", maps, sizeof maps - 1);
+    if (got <= 0)
+        got = chim__read_file("/proc/self/maps", maps, sizeof maps - 1);
+    if (got <= 0)
+        return 0;
+    maps[got] = 0;
+    for (char *line = maps; *line;) {
+        char *eol = strchr(line, '\n'), *end;
+        if (eol)
+            *eol = 0;
+        char *slash = strchr(line, '/');
+        if ((uintptr_t)strtoull(line, &end, 16) == at && *end == '-' && slash) {
+            chim__strlcpy(out, slash, n);
+            return 1;
+        }
+        if (!eol)
+            break;
+        line = eol + 1;
+    }
+    return 0;
+}
+
 /* The path the collector will open: the loader keeps a dlopen'ed name as
- * given, so a relative one ("./libx.so") is made absolute against the
- * current directory now (the collector runs elsewhere, maybe after the
- * process is gone). getcwd with a buffer allocates nothing. */
-static void module_path(const char *path, char *out, size_t n)
+ * given, so a relative one ("./libx.so") is taken from the kernel's
+ * mappings (`lo`: the object's first address), else made absolute against
+ * the current directory (the collector runs elsewhere, maybe after the
+ * process is gone; a chdir since the dlopen made that wrong). getcwd with
+ * a buffer allocates nothing. */
+static void module_path(const char *path, uintptr_t lo, char *out, size_t n)
 {
     char cwd[sizeof((struct chim_module *)0)->path];
     int saved = errno;
+    if (path[0] && path[0] != '/' && strchr(path, '/') &&
+        mapped_file(lo & ~(uintptr_t)4095, out, n)) {
+        errno = saved;
+        return;
+    }
     if (path[0] && path[0] != '/' && strchr(path, '/') && getcwd(cwd, sizeof cwd)) {
         while (path[0] == '.' && path[1] == '/')
             path += 2;
@@ -268,7 +305,7 @@ static void add_object(struct dl_phdr_info *o, int first)
     if ((flags & CHIM_MOD_MAIN) && chim__seg)
         chim__strlcpy(e->path, chim__seg->exe, sizeof e->path);
     else
-        module_path(path, e->path, sizeof e->path);
+        module_path(path, lo, e->path, sizeof e->path);
     __atomic_store_n(&e->state, CHIM_LEAK_READY, __ATOMIC_RELEASE);
     seen[i] = 1;
     if (flags & CHIM_MOD_NOFP)

@@ -598,6 +598,24 @@ for val, want, ignored in (("64K", 65536, False), ("1M", 1 << 20, False), ("1KB"
     shutil.rmtree(ds, ignore_errors=True)
 check(not setting_bad, f"CHIM_SAMPLE_BYTES: sizes read, bad values keep the default ({setting_bad})")
 
+# dlopen("./libleak.so"), then chdir("/") before exit: the object's path
+# comes from the kernel's mappings, not from the directory at the next
+# refresh (it was recorded as "//libleak.so", its frames unnamed).
+dlcd = build("dlcd", """#include <dlfcn.h>
+#include <unistd.h>
+int main(void) {
+    void *h = dlopen("./libleak.so", RTLD_NOW);
+    void *(*f)(void) = (void *(*)(void))dlsym(h, "lib_leak");
+    for (int i = 0; i < 10; i++) f();
+    return chdir("/");
+}
+""", "-ldl")
+dcd = segdir()
+subprocess.run([dlcd], env=agent_env(dcd, CHIM_MODE="full"), check=True, cwd=work)
+got = [(s["function"], s["stack"][0]["module"]) for s in sites(dcd) if s["count"] == 10]
+check(got == [("lib_leak", lib)], f"dlopen by a relative path, then chdir: the path is right ({got})")
+shutil.rmtree(dcd, ignore_errors=True)
+
 dirs = [d, d2, d3, d5]
 CXX = shutil.which("g++") or shutil.which("c++")
 if CXX:
