@@ -142,9 +142,9 @@ static __attribute__((noinline)) void nofp_lookup(uintptr_t ip, uint32_t gen)
 /* chim__unwind after a miss of the page cache: looked up, then again
  * (reached by a tail call, so the hot path saves no more registers). */
 static __attribute__((noinline)) int unwind_after_lookup(uintptr_t ra, uintptr_t fp, uint64_t *ips,
-                                                         int max, uint32_t n)
+                                                         int max, uint32_t gen)
 {
-    nofp_lookup(ra, n);
+    nofp_lookup(ra, gen);
     return chim__unwind(ra, fp, ips, max);
 }
 
@@ -159,7 +159,7 @@ int chim__unwind(uintptr_t ra, uintptr_t fp, uint64_t *ips, int max)
         if (chim__in_libc_text(ra) || chim__in_cxx_text(ra))
             return lu_walk(ra, ips, max);
         /* Code without frame pointers (leak_modules.c): the answer for the
-         * caller's page, kept per thread while the list stays the same. */
+         * caller's page, kept per thread while the module map stays the same. */
         uint32_t gen = __atomic_load_n(&chim__modmap_gen, __ATOMIC_ACQUIRE);
         uintptr_t k = page_key(ra, gen), e = page_cache[k % PAGE_WAYS];
         if (CHIM_UNLIKELY(e >> 1 != k))
