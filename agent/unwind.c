@@ -72,6 +72,11 @@ static __attribute__((noinline)) int lu_walk(uintptr_t ra, uint64_t *ips, int ma
 /* Frame pointers, checked: each frame above the last, inside the stack,
  * 16-byte aligned (the x86-64 ABI keeps rbp so after `push rbp`). `fp` is
  * the host's frame (0: start from this function's own). */
+/* The return address into the C runtime below main (learnt: see
+ * libc_frame_walk); a walk ending in libc anywhere else ended at a
+ * callback's caller. */
+static uintptr_t main_root_ret;
+
 static inline __attribute__((always_inline)) int fp_walk(uintptr_t ra, uintptr_t fp, uint64_t *ips,
                                                          int max)
 {
@@ -139,6 +144,20 @@ static __attribute__((noinline)) void nofp_lookup(uintptr_t ip, uint32_t gen)
     page_cache[k % PAGE_WAYS] = k << 1 | (uintptr_t)chim__code_nofp(ip);
 }
 
+/* The frame-pointer walk passed a return into libc (ret): libunwind
+ * instead. When that return is the C runtime's below main (libunwind's
+ * walk ends within two frames after it: __libc_start_main, _start), it is
+ * remembered and later walks keep their frame pointers. */
+static __attribute__((noinline)) int libc_frame_walk(uintptr_t ra, uint64_t *ips, int max,
+                                                     uintptr_t ret)
+{
+    int n = lu_walk(ra, ips, max);
+    for (int i = 1; i < n; i++)
+        if (ips[i] == ret && n - i <= 3 && n < max)
+            __atomic_store_n(&main_root_ret, ret, __ATOMIC_RELAXED);
+    return n;
+}
+
 /* chim__unwind after a miss of the page cache: looked up, then again
  * (reached by a tail call, so the hot path saves no more registers). */
 static __attribute__((noinline)) int unwind_after_lookup(uintptr_t ra, uintptr_t fp, uint64_t *ips,
@@ -172,11 +191,19 @@ int chim__unwind(uintptr_t ra, uintptr_t fp, uint64_t *ips, int max)
         return 1;
     }
     int n = fp_walk(ra, fp, ips, max);
+    if (u != CHIM_UNWIND_AUTO || !unw_bt)
+        return n;
     /* A checked walk always passes at least one more frame (main's return
-     * into libc, a thread's into start_thread): one frame means the host's
-     * caller keeps no frame pointer (-O2 code): libunwind then, in auto. */
-    if (CHIM_UNLIKELY(n == 1) && u == CHIM_UNWIND_AUTO && unw_bt && max > 1)
+     * into libc, a thread's into the agent's start wrapper): one frame means
+     * the host's caller keeps no frame pointer (-O2 code): libunwind. */
+    if (CHIM_UNLIKELY(n == 1) && max > 1)
         return lu_walk(ra, ips, max);
+    /* A walk that ends at a return into libc other than main's stopped at
+     * a callback (qsort's comparator, a pthread_once routine, a signal
+     * handler): libc keeps no frame pointers, the frames above are lost. */
+    uintptr_t last = (uintptr_t)ips[n - 1];
+    if (CHIM_UNLIKELY(chim__in_libc_text(last)) && last != main_root_ret && n > 1)
+        return libc_frame_walk(ra, ips, max, last);
     return n;
 }
 
