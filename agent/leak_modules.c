@@ -125,17 +125,21 @@ static int in_segment(const struct dl_phdr_info *o, uintptr_t a, size_t n, int e
     return 0;
 }
 
-/* The function at f starts by setting up a frame pointer (1), does not
- * (0), or is not telling (-1): a PLT stub (an indirect jump or push, maybe
- * after bnd), or _start (xor %ebp,%ebp). */
-static int sets_frame(const uint8_t *f)
+/* The function at f (n bytes readable) sets up a frame pointer within its
+ * first 32 bytes (1: GCC's shrink-wrapping may put an early exit test
+ * before it), does not (0), or is not telling (-1): a PLT stub (an
+ * indirect jump or push, maybe after bnd), or _start (xor %ebp,%ebp). */
+static int sets_frame(const uint8_t *f, size_t n)
 {
     static const uint8_t endbr64[4] = {0xf3, 0x0f, 0x1e, 0xfa}, frame[4] = {0x55, 0x48, 0x89, 0xe5};
     if (!memcmp(f, endbr64, 4))
-        f += 4;
+        f += 4, n -= 4;
     if (f[0] == 0xff || f[0] == 0xf2 || (f[0] == 0x31 && f[1] == 0xed))
         return -1;
-    return !memcmp(f, frame, 4);
+    for (size_t i = 0; i + 4 <= n && i < 32; i++)
+        if (!memcmp(f + i, frame, 4))
+            return 1;
+    return 0;
 }
 
 /* 1 keeps frame pointers, 0 does not, -1 cannot tell (no search table, or
@@ -162,9 +166,10 @@ static int keeps_frame_pointers(const struct dl_phdr_info *o)
         /* Functions of 64 bytes or more (the last one has no next: taken):
          * the C runtime's start-up helpers, built without frame pointers,
          * would outvote a small program's own functions. */
-        if ((int64_t)rel[2] - rel[0] < 64 || !in_segment(o, f, 8, 1))
+        size_t n = in_segment(o, f, 40, 1) ? 40 : 8; /* near its segment's end: less */
+        if ((int64_t)rel[2] - rel[0] < 64 || !in_segment(o, f, n, 1))
             continue;
-        int r = sets_frame((const uint8_t *)f);
+        int r = sets_frame((const uint8_t *)f, n);
         looked += r >= 0;
         framed += r > 0;
     }

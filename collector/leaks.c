@@ -257,6 +257,10 @@ static void find_reuse(struct lproc *p, const struct leak_secs *ls)
             if (a.state != CHIM_LEAK_READY || b.state != CHIM_LEAK_READY || a.end <= b.start ||
                 b.end <= a.start)
                 continue;
+            if (a.build_id_len == b.build_id_len && a.bias == b.bias &&
+                !memcmp(a.build_id, b.build_id, sizeof a.build_id) &&
+                !strncmp(a.path, b.path, sizeof a.path))
+                continue; /* the same file loaded again at the same place */
             p->reuse_lo = a.start > b.start ? a.start : b.start;
             p->reuse_hi = a.end < b.end ? a.end : b.end;
             a.path[CHIM_MODULE_PATH_MAX - 1] = b.path[CHIM_MODULE_PATH_MAX - 1] = 0;
@@ -1211,13 +1215,19 @@ static int cmp_folded(const void *a, const void *b)
     return strcmp(((const struct folded *)a)->key, ((const struct folded *)b)->key);
 }
 
-/* `exe[pid]` with ';' (the frame separator) made '_'. */
+/* ';' (the frame separator) made '_' in place. */
+static void unsplit(char *s)
+{
+    for (; *s; s++)
+        if (*s == ';')
+            *s = '_';
+}
+
+/* `exe[pid]`, as one frame. */
 static void root_frame(const struct lproc *p, char *out, size_t n)
 {
     snprintf(out, n, "%s[%u]", base_name(p->exe), p->pid);
-    for (char *c = out; *c; c++)
-        if (*c == ';')
-            *c = '_';
+    unsplit(out);
 }
 
 /* Appends p's folded stacks (listed sites, live bytes) to *v. */
@@ -1241,6 +1251,13 @@ static int folded_of(const struct chim_leaks *l, const struct lproc *p, struct f
             names[nf] = s->frames[nf].function;
         if (l->n > 1)
             names[nf++] = root;
+        for (int f = 0; f < nf; f++) /* a name holding ';' would split its frame */
+            if (strchr(names[f], ';')) {
+                static char fixed[MAX_FRAMES + 1][256];
+                snprintf(fixed[f], sizeof fixed[f], "%s", names[f]);
+                unsplit(fixed[f]);
+                names[f] = fixed[f];
+            }
         chim_folded_line(line, sizeof line, names, nf, 0);
         *strrchr(line, ' ') = 0; /* the key alone */
         if (*n == *cap) {
