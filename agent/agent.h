@@ -112,6 +112,9 @@ int chim__seg_create(uint32_t flags, int64_t inherited_live);
 /* Changes whenever the mapping changes: cached section pointers are stale. */
 uint32_t chim__seg_generation(void);
 void chim__seg_detach(void);
+/* The current segment's file, read-only (-1 if it cannot be opened or is
+ * no longer the file mapped). */
+int chim__seg_open_file(void);
 struct chim_thread_slot *chim__slot_claim(void);
 void chim__slot_retire(struct chim_thread_slot *s);
 __attribute__((cold)) void chim__slot_flush(struct chim_thread_slot *s);

@@ -1441,6 +1441,7 @@ void chim__leak_quick_exit(void)
  * copied into the child's new segment. */
 static void *held;
 static size_t held_size;
+static int held_fd = -1; /* its file, read-only, while the child copies from it */
 
 void chim__leak_fork_prepare(void)
 {
@@ -1458,6 +1459,7 @@ void chim__leak_fork_prepare(void)
     }
     held = r;
     held_size = size;
+    held_fd = chim__seg_open_file();
 }
 
 static const struct chim_section *old_section(const struct chim_shm_header *old, uint32_t kind)
@@ -1469,12 +1471,38 @@ static const struct chim_section *old_section(const struct chim_shm_header *old,
     return s;
 }
 
+/* Copies bytes [off, off + n) of the parent's segment (mapped at `base`)
+ * to dst, a new segment (zero, sparse): only the extents its file holds
+ * data in (SEEK_DATA / SEEK_HOLE; the file keeps what was never written as
+ * holes). Copying whole sections, mostly empty, made both files fully
+ * resident: 12.6 MiB and 10-26 ms per fork. Without the file or the
+ * seek: everything, as before. */
+static void copy_data(char *dst, const char *base, size_t off, size_t n)
+{
+    off_t pos = (off_t)off, end = (off_t)(off + n);
+    if (held_fd < 0 || lseek(held_fd, pos, SEEK_DATA) < 0) {
+        if (held_fd < 0 || errno != ENXIO) /* ENXIO: nothing but holes */
+            memcpy(dst, base + off, n);
+        return;
+    }
+    while (pos < end) {
+        off_t data = lseek(held_fd, pos, SEEK_DATA), hole;
+        if (data < 0 || data >= end)
+            break;
+        hole = lseek(held_fd, data, SEEK_HOLE);
+        if (hole < 0 || hole > end)
+            hole = end;
+        memcpy(dst + (data - (off_t)off), base + data, (size_t)(hole - data));
+        pos = hole;
+    }
+}
+
 static void copy_section(const struct chim_shm_header *old, uint32_t kind)
 {
     const struct chim_section *s = old_section(old, kind);
     if (!s || !chim__sec_base[kind] || s->count != chim__sec_count[kind])
         return;
-    memcpy(chim__sec_base[kind], (const char *)old + s->offset, s->count * s->elem_size);
+    copy_data(chim__sec_base[kind], (const char *)old, s->offset, s->count * s->elem_size);
 }
 
 /* Parent, the forking thread, in the atfork prepare handler. The rows
@@ -1588,5 +1616,8 @@ void chim__leak_fork_child(void)
     }
     munmap(held, held_size);
     held = NULL;
+    if (held_fd >= 0)
+        syscall(SYS_close, held_fd);
+    held_fd = -1;
     chim__modules_init();
 }

@@ -223,6 +223,29 @@ static int make_file(int dfd, char *name, size_t len)
     return openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 }
 
+/* The current segment's file: its name in chim__cfg.dir, device and inode
+ * (a fork child reads the parent's through it: chim__seg_open_file). */
+static char seg_name[96];
+static dev_t seg_dev;
+static ino_t seg_ino;
+
+int chim__seg_open_file(void)
+{
+    int saved = errno, dfd = open_dir(chim__cfg.dir), fd = -1;
+    struct stat st;
+    if (dfd >= 0 && seg_name[0]) {
+        fd = openat(dfd, seg_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0 && (fstat(fd, &st) != 0 || st.st_dev != seg_dev || st.st_ino != seg_ino)) {
+            syscall(SYS_close, fd); /* another file now has the name */
+            fd = -1;
+        }
+    }
+    if (dfd >= 0)
+        syscall(SYS_close, dfd);
+    errno = saved;
+    return fd;
+}
+
 /* Creates and maps the segment. Returns 0 or a negative errno; on error the
  * agent keeps forwarding calls and counts nothing. */
 int chim__seg_create(uint32_t flags, int64_t inherited_live)
@@ -244,6 +267,12 @@ int chim__seg_create(uint32_t flags, int64_t inherited_live)
     struct chim_section plan[CHIM_SECTIONS_MAX];
     plan_layout(plan); /* sets seg_size */
     void *m = MAP_FAILED;
+    struct stat st;
+    if (fstat(fd, &st) == 0) {
+        seg_dev = st.st_dev;
+        seg_ino = st.st_ino;
+        chim__strlcpy(seg_name, name, sizeof seg_name);
+    }
     if (ftruncate(fd, (off_t)seg_size) == 0)
         m = mmap(NULL, seg_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     syscall(SYS_close, fd);
