@@ -246,6 +246,38 @@ static int leak_sections(const struct chim_seg *g, struct leak_secs *o)
     return 0;
 }
 
+/* A running process's objects the module map does not hold yet (the agent
+ * records an object dlopen'ed last at its next refresh: next dlopen,
+ * dlclose, fork or exit): from /proc/PID/maps, each file's mappings
+ * together, its load bias the start of its mapping at file offset 0.
+ * Without a build id, the file is taken as it is. */
+static void add_live_modules(struct chim_symbolizer *sym, uint32_t pid)
+{
+    char path[64], line[4096 + 256], cur[4096] = "";
+    uint64_t lo = 0, hi = 0, bias = 0;
+    snprintf(path, sizeof path, "/proc/%u/maps", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    for (int more = 1; more;) {
+        unsigned long long a = 0, b = 0, off = 0;
+        char file[4096] = "";
+        more = fgets(line, sizeof line, f) != NULL;
+        if (more && sscanf(line, "%llx-%llx %*s %llx %*s %*s %4095[^\n]", &a, &b, &off, file) < 3)
+            continue;
+        if (more && file[0] == '/' && !strcmp(file, cur)) { /* the same object goes on */
+            hi = b > hi ? b : hi;
+            bias = off == 0 ? a : bias;
+            continue;
+        }
+        if (cur[0] == '/' && bias)
+            chim_sym_add_module(sym, cur, lo, hi, bias, NULL, 0, 0); /* overlaps: ignored */
+        snprintf(cur, sizeof cur, "%s", file);
+        lo = a, hi = b, bias = off == 0 ? a : 0;
+    }
+    fclose(f);
+}
+
 /* Notes in p the first address range that two objects of the map shared. */
 static void find_reuse(struct lproc *p, const struct leak_secs *ls)
 {
@@ -782,6 +814,8 @@ static int build_proc(struct chim_leaks *l, struct lproc *p, const struct chim_s
     if (!p->sym)
         return -ENOMEM;
     add_modules(p->sym, &ls, 1);
+    if (p->state == CHIM_SEG_RUNNING)
+        add_live_modules(p->sym, p->pid);
     add_modules(p->sym, &ls, 0);
     find_reuse(p, &ls);
     int rc = build_stacks(l, p, &ls, h, g);

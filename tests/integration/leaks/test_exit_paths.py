@@ -687,6 +687,28 @@ kib = sorted(os.stat(f).st_blocks // 2 for f in segs)
 check(len(segs) == 2 and max(kib) < 2048, f"a fork leaves both segments small ({kib} KiB)")
 shutil.rmtree(dfk, ignore_errors=True)
 
+# While a process runs, the object its last dlopen loaded is named: the
+# agent records it at its next refresh (dlopen, dlclose, fork, exit), the
+# collector takes it from /proc/PID/maps meanwhile (it showed as "??").
+dlrun = build("dlrun", """#include <dlfcn.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    void *h = dlopen(argv[1], RTLD_NOW);
+    void *(*f)(void) = (void *(*)(void))dlsym(h, "lib_leak");
+    for (int i = 0; i < 10; i++) f();
+    sleep(4);
+    return 0;
+}
+""", "-ldl")
+dlr = segdir()
+p = subprocess.Popen([dlrun, lib], env=agent_env(dlr, CHIM_MODE="full"))
+time.sleep(1.0)
+got = [(s["function"], s["live_count"]) for s in sites(dlr, "--all") if s["live_count"] == 10]
+p.kill()
+p.wait()
+check(got == [("lib_leak", 10)], f"a running process's last dlopen'ed object is named ({got})")
+shutil.rmtree(dlr, ignore_errors=True)
+
 dirs = [d, d2, d3, d5]
 CXX = shutil.which("g++") or shutil.which("c++")
 if CXX:
