@@ -75,13 +75,16 @@ static __attribute__((noinline)) int lu_walk(uintptr_t ra, uint64_t *ips, int ma
 /* The return address into the C runtime below main (learnt: see
  * libc_frame_walk); a walk ending in libc anywhere else ended at a
  * callback's caller. */
-static uintptr_t main_root_ret;
+static uintptr_t root_ret[2]; /* main's, and a thread root's if a walk reaches it */
 
+/* `*in_libc`: a return address into the C library met on the way other
+ * than main's (0 if none): the walk passed a callback's caller. */
 static inline __attribute__((always_inline)) int fp_walk(uintptr_t ra, uintptr_t fp, uint64_t *ips,
-                                                         int max)
+                                                         int max, uintptr_t *in_libc)
 {
     uintptr_t here = (uintptr_t)__builtin_frame_address(0);
     uintptr_t hi = stack_hi, alo = chim__text.agent_lo, ahi = chim__text.agent_hi;
+    uintptr_t llo = chim__text.libc_lo, llen = chim__text.libc_hi - llo, seen = 0;
     int n = 0;
     ips[n++] = ra;
     if (!fp)
@@ -97,10 +100,13 @@ static inline __attribute__((always_inline)) int fp_walk(uintptr_t ra, uintptr_t
             break;
         if (ret - alo >= ahi - alo) /* not the agent's own frame */
             ips[n++] = ret;
+        if (CHIM_UNLIKELY(ret - llo < llen) && ret != root_ret[0] && ret != root_ret[1])
+            seen = ret;
         if (next <= fp || next - fp > (64u << 20))
             break;
         fp = next;
     }
+    *in_libc = seen;
     return n;
 }
 
@@ -136,12 +142,14 @@ static inline uintptr_t page_key(uintptr_t ip, uint32_t gen)
     return ip >> 12 | (uintptr_t)gen << 40;
 }
 
-/* Looks ip up in the module map (leak_modules.c) and remembers the answer
- * for its page. */
+/* Whether code at ip is unwound by libunwind in auto mode: libc and
+ * libstdc++ (operator new's callers), and objects without frame pointers
+ * (leak_modules.c); the answer is remembered for ip's page. */
 static __attribute__((noinline)) void nofp_lookup(uintptr_t ip, uint32_t gen)
 {
     uintptr_t k = page_key(ip, gen);
-    page_cache[k % PAGE_WAYS] = k << 1 | (uintptr_t)chim__code_nofp(ip);
+    int lu = chim__in_libc_text(ip) || chim__in_cxx_text(ip) || chim__code_nofp(ip);
+    page_cache[k % PAGE_WAYS] = k << 1 | (uintptr_t)lu;
 }
 
 /* The frame-pointer walk passed a return into libc (ret): libunwind
@@ -154,7 +162,7 @@ static __attribute__((noinline)) int libc_frame_walk(uintptr_t ra, uint64_t *ips
     int n = lu_walk(ra, ips, max);
     for (int i = 1; i < n; i++)
         if (ips[i] == ret && n - i <= 3 && n < max)
-            __atomic_store_n(&main_root_ret, ret, __ATOMIC_RELAXED);
+            __atomic_store_n(&root_ret[root_ret[0] != 0], ret, __ATOMIC_RELAXED);
     return n;
 }
 
@@ -175,10 +183,9 @@ int chim__unwind(uintptr_t ra, uintptr_t fp, uint64_t *ips, int max)
     if (u == CHIM_UNWIND_LIBUNWIND && unw_bt)
         return lu_walk(ra, ips, max);
     if (u == CHIM_UNWIND_AUTO && unw_bt) {
-        if (chim__in_libc_text(ra) || chim__in_cxx_text(ra))
-            return lu_walk(ra, ips, max);
-        /* Code without frame pointers (leak_modules.c): the answer for the
-         * caller's page, kept per thread while the module map stays the same. */
+        /* The caller in libc, libstdc++ or code without frame pointers
+         * (nofp_lookup): the answer for its page, kept per thread while the
+         * module map stays the same. */
         uint32_t gen = __atomic_load_n(&chim__modmap_gen, __ATOMIC_ACQUIRE);
         uintptr_t k = page_key(ra, gen), e = page_cache[k % PAGE_WAYS];
         if (CHIM_UNLIKELY(e >> 1 != k))
@@ -190,7 +197,8 @@ int chim__unwind(uintptr_t ra, uintptr_t fp, uint64_t *ips, int max)
         ips[0] = ra; /* no bounds, no libunwind: the caller alone */
         return 1;
     }
-    int n = fp_walk(ra, fp, ips, max);
+    uintptr_t in_libc = 0;
+    int n = fp_walk(ra, fp, ips, max, &in_libc);
     if (u != CHIM_UNWIND_AUTO || !unw_bt)
         return n;
     /* A checked walk always passes at least one more frame (main's return
@@ -198,12 +206,12 @@ int chim__unwind(uintptr_t ra, uintptr_t fp, uint64_t *ips, int max)
      * the host's caller keeps no frame pointer (-O2 code): libunwind. */
     if (CHIM_UNLIKELY(n == 1) && max > 1)
         return lu_walk(ra, ips, max);
-    /* A walk that ends at a return into libc other than main's stopped at
-     * a callback (qsort's comparator, a pthread_once routine, a signal
-     * handler): libc keeps no frame pointers, the frames above are lost. */
-    uintptr_t last = (uintptr_t)ips[n - 1];
-    if (CHIM_UNLIKELY(chim__in_libc_text(last)) && last != main_root_ret && n > 1)
-        return libc_frame_walk(ra, ips, max, last);
+    /* A walk that met a return into libc other than main's passed a
+     * callback's caller (qsort's comparator, a pthread_once routine, a
+     * signal handler's __restore_rt): libc keeps no frame pointers, so the
+     * frames beyond it are lost or skipped. */
+    if (CHIM_UNLIKELY(in_libc != 0))
+        return libc_frame_walk(ra, ips, max, in_libc);
     return n;
 }
 
