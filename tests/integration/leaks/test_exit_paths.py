@@ -626,19 +626,21 @@ static void *keep[64]; static int nk;
 __attribute__((noinline)) static void cb_note(int x) { keep[nk++ & 63] = malloc(100 + x); }
 static int cb_cmp(const void *a, const void *b) { cb_note(*(const int *)a & 1); return *(const int *)a - *(const int *)b; }
 __attribute__((noinline)) static void cb_sort(void) { int v[8] = {5, 3, 7, 1, 8, 2, 6, 4}; qsort(v, 8, sizeof v[0], cb_cmp); }
-static pthread_once_t once = PTHREAD_ONCE_INIT; static void *g;
+static pthread_once_t once = PTHREAD_ONCE_INIT; static void *g, *h;
 static void cb_init(void) { g = malloc(777); }
 __attribute__((noinline)) static void cb_once(void) { pthread_once(&once, cb_init); }
-int main(void) { cb_sort(); cb_once(); printf("%p %p\\n", keep[0], g); return 0; }
-""", "-pthread")
+static void cb_on_usr1(int sig) { h = malloc(555 + sig - sig); }
+__attribute__((noinline)) static void cb_sig(void) { signal(SIGUSR1, cb_on_usr1); raise(SIGUSR1); }
+int main(void) { cb_sort(); cb_once(); cb_sig(); printf("%p %p %p\\n", keep[0], g, h); return 0; }
+""", "-pthread", "-include", "signal.h")
 dcb = segdir()
 subprocess.run([cb], env=agent_env(dcb, CHIM_MODE="full"), check=True, capture_output=True)
 out = subprocess.run([COLLECT, "leaks", "--dir", dcb, "--folded"], capture_output=True, text=True,
                      check=True).stdout.splitlines()
 paths = {ln.rsplit(" ", 1)[0].split(";")[0] + ".." + ln.rsplit(" ", 1)[0].split(";")[-1] for ln in out}
-check(out and all(ln.startswith("main;cb_sort;") or ln.startswith("main;cb_once;") for ln in out)
-      and "main..cb_note" in paths and "main..cb_init" in paths,
-      f"allocations in qsort and pthread_once callbacks keep their callers ({out})")
+check(out and all(ln.startswith(("main;cb_sort;", "main;cb_once;", "main;cb_sig;")) for ln in out)
+      and "main..cb_note" in paths and "main..cb_init" in paths and "main..cb_on_usr1" in paths,
+      f"allocations in qsort, pthread_once and signal handlers keep their callers ({out})")
 shutil.rmtree(dcb, ignore_errors=True)
 
 # Code built with frame pointers whose prologue GCC shrink-wraps (an early
