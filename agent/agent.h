@@ -140,6 +140,10 @@ void chim__clock_calibrate(void);
 size_t chim__strlcpy(char *dst, const char *src, size_t n);
 char *chim__utoa(uint64_t v, char *buf); /* returns the end (NUL) */
 ssize_t chim__read_file(const char *path, char *buf, size_t n);
+/* This process's mappings (/proc/thread-self/maps: /proc/self names the
+ * thread group's leader, whose maps read empty once the main thread left
+ * with pthread_exit; /proc/self before Linux 3.17) into buf[0..n). */
+ssize_t chim__read_maps(char *buf, size_t n);
 uint64_t chim__proc_u64(const char *path, int field);
 uint64_t chim__now_ns(int clock);
 void chim__debug(const char *a, const char *b);

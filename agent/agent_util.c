@@ -35,6 +35,12 @@ char *chim__utoa(uint64_t v, char *buf)
 }
 
 /* Reads up to n bytes of a (proc) file; retries on EINTR. */
+ssize_t chim__read_maps(char *buf, size_t n)
+{
+    ssize_t got = chim__read_file("/proc/thread-self/maps", buf, n);
+    return got > 0 ? got : chim__read_file("/proc/self/maps", buf, n);
+}
+
 ssize_t chim__read_file(const char *path, char *buf, size_t n)
 {
     int saved = errno;

@@ -209,16 +209,14 @@ static void note_ranges(uint32_t flags, const char *path, uintptr_t lo, uintptr_
     }
 }
 
-/* The file the kernel mapped at page `at`, from /proc/thread-self/maps
- * (the name the loader was given may be relative, and the process may
- * have changed directory since): into out, 1 if found. Refreshes are
+/* The file the kernel mapped at page `at`, from the process's maps (the
+ * name the loader was given may be relative, and the process may have
+ * changed directory since): into out, 1 if found. Refreshes are
  * serialized (refresh_lock), so one static buffer serves. */
 static int mapped_file(uintptr_t at, char *out, size_t n)
 {
     static char maps[256 * 1024];
-    ssize_t got = chim__read_file("/proc/thread-self/maps", maps, sizeof maps - 1);
-    if (got <= 0)
-        got = chim__read_file("/proc/self/maps", maps, sizeof maps - 1);
+    ssize_t got = chim__read_maps(maps, sizeof maps - 1);
     if (got <= 0)
         return 0;
     maps[got] = 0;

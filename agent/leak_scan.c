@@ -91,15 +91,12 @@ static uintptr_t hex(const char **p)
     }
 }
 
-/* Readable mappings from /proc/thread-self/maps (no stdio, no malloc):
- * /proc/self names the thread group's leader, and once the main thread has
- * left with pthread_exit its maps read empty (every root then clipped
- * away, every block "leaked"). /proc/self for kernels before 3.17. */
+/* Readable mappings of this process (no stdio, no malloc; chim__read_maps:
+ * /proc/self's read empty once the main thread left with pthread_exit, and
+ * every root was then clipped away, every block "leaked"). */
 static size_t read_maps(struct range *out, size_t room, char *buf, size_t buflen)
 {
-    ssize_t n = chim__read_file("/proc/thread-self/maps", buf, buflen - 1);
-    if (n <= 0)
-        n = chim__read_file("/proc/self/maps", buf, buflen - 1);
+    ssize_t n = chim__read_maps(buf, buflen - 1);
     if (n <= 0)
         return 0;
     buf[n] = 0;

@@ -72,13 +72,14 @@ static __attribute__((noinline)) int lu_walk(uintptr_t ra, uint64_t *ips, int ma
 /* Frame pointers, checked: each frame above the last, inside the stack,
  * 16-byte aligned (the x86-64 ABI keeps rbp so after `push rbp`). `fp` is
  * the host's frame (0: start from this function's own). */
-/* The return address into the C runtime below main (learnt: see
- * libc_frame_walk); a walk ending in libc anywhere else ended at a
- * callback's caller. */
-static uintptr_t root_ret[2]; /* main's, and a thread root's if a walk reaches it */
+/* The returns into the C runtime where a walk ends, below main and, if a
+ * walk reaches it, below a thread's start routine (learnt: see
+ * libc_frame_walk); a return into libc anywhere else is a callback's
+ * caller's. */
+static uintptr_t root_ret[2];
 
 /* `*in_libc`: a return address into the C library met on the way other
- * than main's (0 if none): the walk passed a callback's caller. */
+ * than the roots' (0 if none): the walk passed a callback's caller. */
 static inline __attribute__((always_inline)) int fp_walk(uintptr_t ra, uintptr_t fp, uint64_t *ips,
                                                          int max, uintptr_t *in_libc)
 {

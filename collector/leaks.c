@@ -1257,11 +1257,10 @@ static void unsplit(char *s)
             *s = '_';
 }
 
-/* `exe[pid]`, as one frame. */
+/* `exe[pid]`, as one frame (a ';' in it is made '_' with the others'). */
 static void root_frame(const struct lproc *p, char *out, size_t n)
 {
     snprintf(out, n, "%s[%u]", base_name(p->exe), p->pid);
-    unsplit(out);
 }
 
 /* Appends p's folded stacks (listed sites, live bytes) to *v. */
