@@ -140,6 +140,7 @@ struct frame {
     const char *function, *file, *module;
     int line;
     uint32_t mflags;
+    const char *linkage; /* C++: the mangled name of `function`; "" otherwise */
 };
 
 struct lstack {
@@ -392,8 +393,8 @@ static int user_suppressed(const struct chim_leaks *l, const struct lstack *s)
     for (int p = 0; p < l->npat; p++)
         for (int i = 0; i < s->nframes; i++) {
             const struct frame *f = &s->frames[i];
-            if (!fnmatch(l->pat[p], f->function, 0) || !fnmatch(l->pat[p], f->file, 0) ||
-                !fnmatch(l->pat[p], base_name(f->file), 0) ||
+            if (!fnmatch(l->pat[p], f->function, 0) || !fnmatch(l->pat[p], f->linkage, 0) ||
+                !fnmatch(l->pat[p], f->file, 0) || !fnmatch(l->pat[p], base_name(f->file), 0) ||
                 !fnmatch(l->pat[p], base_name(f->module), 0))
                 return 1;
         }
@@ -418,8 +419,8 @@ static int symbolize_stack(struct lproc *p, const struct leak_secs *ls, uint32_t
         if (i > 0 && !*sf[0].module)
             break; /* outside every module: a frame-pointer walk went astray */
         for (int j = 0; j < k && n < MAX_FRAMES; j++)
-            fr[n++] = (struct frame){sf[j].function, sf[j].file, sf[j].module, sf[j].line,
-                                     sf[j].module_flags};
+            fr[n++] = (struct frame){sf[j].function, sf[j].file,         sf[j].module,
+                                     sf[j].line,     sf[j].module_flags, sf[j].linkage};
     }
     /* Nothing below main: the C runtime's start-up (__libc_start_call_main,
      * __libc_start_main, _start) says nothing, and a walk reaches it or not
@@ -432,7 +433,7 @@ static int symbolize_stack(struct lproc *p, const struct leak_secs *ls, uint32_t
             break;
         }
     if (n == 0)
-        fr[n++] = (struct frame){id ? "[no stack]" : "[stack table full]", "", "", 0, 0};
+        fr[n++] = (struct frame){id ? "[no stack]" : "[stack table full]", "", "", 0, 0, ""};
     out->id = id;
     out->frames = malloc((size_t)n * sizeof *fr);
     if (!out->frames)
@@ -1011,6 +1012,8 @@ static cJSON *frame_json(const struct frame *f)
     cJSON_AddStringToObject(o, "file", f->file);
     cJSON_AddNumberToObject(o, "line", f->line);
     cJSON_AddStringToObject(o, "module", f->module);
+    if (*f->linkage)
+        cJSON_AddStringToObject(o, "linkage_name", f->linkage);
     return o;
 }
 
@@ -1118,18 +1121,53 @@ static char *fmt_bytes(double b, char *buf, size_t n)
     return buf;
 }
 
+/* A C++ name for the text report: template arguments shown as `<>`
+ * (`std::vector<>::push_back(int const&)`); JSON and folded output keep the
+ * whole name. The `<` of an operator's name (operator<, <<, <=, <=>, ->)
+ * is not a template's. */
+static const char *short_name(const char *fn, char *out, size_t n)
+{
+    size_t o = 0;
+    int depth = 0;
+    if (!strchr(fn, '<'))
+        return fn;
+    for (const char *p = fn; *p && o + 2 < n; p++) {
+        int op = p - fn >= 8 && !strncmp(p - 8, "operator", 8);
+        if (depth == 0 && op && (*p == '<' || *p == '-')) {
+            while ((*p == '<' || *p == '=' || *p == '>' || *p == '-') && o + 2 < n)
+                out[o++] = *p++;
+            p--;
+            continue;
+        }
+        if (*p == '<' && depth++ == 0)
+            out[o++] = '<';
+        else if (*p == '>' && depth > 0 && --depth == 0)
+            out[o++] = '>';
+        else if (depth == 0)
+            out[o++] = *p;
+    }
+    out[o] = 0;
+    return depth ? fn : out; /* unbalanced: as it is */
+}
+
+static void text_frame(const struct frame *f, FILE *out)
+{
+    char nm[512];
+    fprintf(out, "%s (%s:%d)\n", short_name(f->function, nm, sizeof nm),
+            *f->file ? base_name(f->file) : base_name(f->module), f->line);
+}
+
 static void text_site(const struct lsite *z, FILE *out)
 {
     char b1[32], b2[32];
-    const struct frame *f = &z->stack[0];
-    fprintf(out, "  %-8s %10s %8.0f %10s/s %7.0fs  %s (%s:%d)\n", chim_leak_class_name(z->cls),
+    fprintf(out, "  %-8s %10s %8.0f %10s/s %7.0fs  ", chim_leak_class_name(z->cls),
             fmt_bytes(z->bytes, b1, sizeof b1), z->count,
-            z->have_growth ? fmt_bytes(z->growth.slope, b2, sizeof b2) : "-", z->oldest_age_s,
-            f->function, *f->file ? base_name(f->file) : base_name(f->module), f->line);
-    for (int i = 1; i < z->nstack && i < 8; i++)
-        fprintf(out, "%52s at %s (%s:%d)\n", "", z->stack[i].function,
-                *z->stack[i].file ? base_name(z->stack[i].file) : base_name(z->stack[i].module),
-                z->stack[i].line);
+            z->have_growth ? fmt_bytes(z->growth.slope, b2, sizeof b2) : "-", z->oldest_age_s);
+    text_frame(&z->stack[0], out);
+    for (int i = 1; i < z->nstack && i < 8; i++) {
+        fprintf(out, "%52s at ", "");
+        text_frame(&z->stack[i], out);
+    }
 }
 
 /* Directly leaked blocks of sites hidden as the C runtime's. */

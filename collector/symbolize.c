@@ -9,7 +9,11 @@
  * /usr/lib/debug/.build-id is used instead when there is one; otherwise the
  * module's frames stay module+offset and one warning says why. An inlined
  * call expands into one frame per inline level, innermost first, each at
- * its call site line, as addr2line -i does. Lookups are cached in a small
+ * its call site line, as addr2line -i does. C++ names are shown
+ * demangled and qualified (`app::Cache::fill(int)`, as valgrind and
+ * LeakSanitizer print them): from a DIE's linkage name when it has one,
+ * else its plain DWARF name; the mangled name is kept beside it for
+ * suppressions written against it. Lookups are cached in a small
  * open-addressing table.
  */
 #include <dwarf.h>
@@ -251,6 +255,39 @@ static const char *die_name(Dwarf_Die *die)
     return n;
 }
 
+/* libstdc++'s demangler: a C entry point, linked from this C program. */
+extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+
+/* A function's name for display: demangled when it is a C++ mangled name
+ * (and demangles), else as it is; "??" for none. */
+static const char *keep_fn(struct chim_symbolizer *s, const char *name)
+{
+    if (!name)
+        return "??";
+    if (name[0] == '_' && name[1] == 'Z') {
+        int st = -1;
+        char *d = __cxa_demangle(name, NULL, NULL, &st);
+        const char *k = d && st == 0 ? keep(s, d) : NULL;
+        free(d);
+        if (k && *k)
+            return k;
+    }
+    return keep(s, name);
+}
+
+/* The DIE's C++ mangled name, through its abstract origin and
+ * specification, or NULL. Other linkage names are not taken: glibc's
+ * internal aliases (`__GI__IO_file_doallocate`) would hide a function's
+ * real name from the runtime suppressions. */
+static const char *die_linkage(Dwarf_Die *die)
+{
+    Dwarf_Attribute a;
+    const char *n = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &a));
+    if (!n)
+        n = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &a));
+    return n && n[0] == '_' && n[1] == 'Z' ? n : NULL;
+}
+
 static int die_call_line(Dwarf_Die *die, Dwarf_Files *files, const char **file, int *line)
 {
     Dwarf_Attribute a;
@@ -300,10 +337,14 @@ static int inline_frames(struct chim_symbolizer *s, Dwfl_Module *dm, uint64_t pc
         int tag = dwarf_tag(&scopes[i]);
         if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
             continue;
-        const char *name = die_name(&scopes[i]);
-        out[n] = (struct chim_sym_frame){
-            keep(s, name ? name : "??"),     keep(s, file), line, m->path, m->flags,
-            tag == DW_TAG_inlined_subroutine};
+        const char *link = die_linkage(&scopes[i]);
+        out[n] = (struct chim_sym_frame){keep_fn(s, link ? link : die_name(&scopes[i])),
+                                         keep(s, file),
+                                         line,
+                                         m->path,
+                                         m->flags,
+                                         tag == DW_TAG_inlined_subroutine,
+                                         link ? keep(s, link) : ""};
         n++;
         if (tag == DW_TAG_subprogram)
             break;
@@ -320,7 +361,7 @@ static int resolve(struct chim_symbolizer *s, uint64_t ip, struct chim_sym_frame
 {
     uint64_t pc = ip ? ip - 1 : 0; /* inside the call instruction */
     const struct sym_mod *m = module_of(s, pc);
-    out[0] = (struct chim_sym_frame){"??", "", 0, m ? m->path : "", m ? m->flags : 0, 0};
+    out[0] = (struct chim_sym_frame){"??", "", 0, m ? m->path : "", m ? m->flags : 0, 0, ""};
     if (!m)
         return 1;
     /* No symbol (a stripped object): module+offset, so that distinct
@@ -337,8 +378,10 @@ static int resolve(struct chim_symbolizer *s, uint64_t ip, struct chim_sym_frame
     GElf_Off off;
     GElf_Sym sym;
     const char *fn = dwfl_module_addrinfo(m->dm, pc, &off, &sym, NULL, NULL, NULL);
-    if (fn)
-        out[0].function = keep(s, fn);
+    if (fn) {
+        out[0].function = keep_fn(s, fn);
+        out[0].linkage = fn[0] == '_' && fn[1] == 'Z' ? keep(s, fn) : "";
+    }
     const char *file = "";
     int line = 0;
     Dwfl_Line *dl = dwfl_module_getsrc(m->dm, pc);
@@ -354,8 +397,10 @@ static int resolve(struct chim_symbolizer *s, uint64_t ip, struct chim_sym_frame
     }
     /* The outermost frame's name from the symbol table (the linkage name a
      * user greps for); DWARF names are kept for inlined ones. */
-    if (fn && !out[n - 1].inlined && out[n - 1].function[0] == '?')
-        out[n - 1].function = keep(s, fn);
+    if (fn && !out[n - 1].inlined && out[n - 1].function[0] == '?') {
+        out[n - 1].function = keep_fn(s, fn);
+        out[n - 1].linkage = fn[0] == '_' && fn[1] == 'Z' ? keep(s, fn) : "";
+    }
     return n;
 }
 

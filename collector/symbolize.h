@@ -19,7 +19,8 @@ struct chim_sym_frame {
     int line;             /* 0 when unknown */
     const char *module;   /* path of the object, "" when unknown */
     uint32_t module_flags;
-    int inlined; /* 1: inlined into the next frame */
+    int inlined;         /* 1: inlined into the next frame */
+    const char *linkage; /* C++: the mangled name `function` shows demangled; else "" */
 };
 
 struct chim_symbolizer;

@@ -736,7 +736,7 @@ int main() {
     d4 = segdir()
     subprocess.run([exe], env=agent_env(d4, CHIM_MODE="full"), check=True, capture_output=True)
     got = sorted((s["function"], s["line"], s["class"], s["count"]) for s in sites(d4))
-    check(("leak_arr", 6, "leak", 1) in got and ("leak_new", 5, "leak", 1) in got,
+    check(("leak_arr()", 6, "leak", 1) in got and ("leak_new()", 5, "leak", 1) in got,
           f"C++ new: each leak at its own caller ({got})")
     dirs.append(d4)
 shutil.rmtree(work, ignore_errors=True)
