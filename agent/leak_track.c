@@ -126,11 +126,9 @@ void chim__leak_read_settings(void)
     c->epoch_ns = env_u64("CHIM_HISTORY_MS", 1000, 10, 3600000) * 1000000ull;
     c->scan = env_u64("CHIM_LEAK_SCAN", 1, 0, 1) != 0;
     c->bench = (int)env_u64("CHIM_UNWIND_BENCH", 0, 0, 10000000);
-    /* Default (both modes): frame pointers through code that keeps them,
-     * libunwind elsewhere. In sample mode libunwind everywhere measured
-     * 0.5-1 % slower on the malloc benchmark (it pollutes the host's
-     * caches at every sample); docs/PERFORMANCE.md, fourteenth session. */
-    c->unwinder = CHIM_UNWIND_AUTO;
+    /* Default: frame pointers for full mode (a stack per allocation);
+     * libunwind for sample mode, where only sampled blocks are unwound. */
+    c->unwinder = chim__cfg.mode == CHIM_MODE_FULL ? CHIM_UNWIND_AUTO : CHIM_UNWIND_LIBUNWIND;
     if (u && !strcmp(u, "fp"))
         c->unwinder = CHIM_UNWIND_FP;
     else if (u && !strcmp(u, "libunwind"))
