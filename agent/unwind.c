@@ -19,6 +19,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -157,12 +158,21 @@ static __attribute__((noinline)) void nofp_lookup(uintptr_t ip, uint32_t gen)
  * instead. When that return is the C runtime's below main (libunwind's
  * walk ends within two frames after it: __libc_start_main, _start), it is
  * remembered and later walks keep their frame pointers. */
+/* ret is libc's signal return trampoline (`mov $15,%rax; syscall`,
+ * rt_sigreturn): a handler's caller, never a root, even when libunwind's
+ * walk ends just past it (the interrupted code had no unwind information). */
+static int sigreturn_at(uintptr_t ret)
+{
+    static const unsigned char tramp[9] = {0x48, 0xc7, 0xc0, 0x0f, 0, 0, 0, 0x0f, 0x05};
+    return !memcmp((const void *)ret, tramp, sizeof tramp);
+}
+
 static __attribute__((noinline)) int libc_frame_walk(uintptr_t ra, uint64_t *ips, int max,
                                                      uintptr_t ret)
 {
     int n = lu_walk(ra, ips, max);
     for (int i = 1; i < n; i++)
-        if (ips[i] == ret && n - i <= 3 && n < max)
+        if (ips[i] == ret && n - i <= 3 && n < max && !sigreturn_at(ret))
             __atomic_store_n(&root_ret[root_ret[0] != 0], ret, __ATOMIC_RELAXED);
     return n;
 }

@@ -643,6 +643,48 @@ check(out and all(ln.startswith(("main;cb_sort;", "main;cb_once;", "main;cb_sig;
       f"allocations in qsort, pthread_once and signal handlers keep their callers ({out})")
 shutil.rmtree(dcb, ignore_errors=True)
 
+# Full mode, auto: a signal that interrupts generated code (no unwind
+# information) ends libunwind's walk just past the signal trampoline; that
+# return was learnt as a stack root, so every later handler's stack lost
+# the code it interrupted for the rest of the process.
+jit = build("jit", """#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+static void *keep[4096]; static int nk; static volatile int flag;
+static void jit_handler(int s) { keep[nk++ & 4095] = malloc(4000); flag = 1; }
+static void usr_handler(int s) { keep[nk++ & 4095] = malloc(5000); }
+__attribute__((noinline)) void interrupted_here(void) { for (int i = 0; i < 20; i++) raise(SIGUSR1); }
+int main(void) {
+    signal(SIGUSR1, jit_handler);
+    /* push %rbp; xor %ebp,%ebp; loop: mov (%rdi),%eax; test %eax,%eax; jz loop; pop %rbp; ret */
+    static const unsigned char code[] = {0x55, 0x31, 0xed, 0x8b, 0x07, 0x85, 0xc0, 0x74, 0xfa, 0x5d, 0xc3};
+    unsigned char *m = mmap(0, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    memcpy(m, code, sizeof code);
+    for (int r = 0; r < 5; r++) { /* the signal always lands in the generated loop */
+        flag = 0;
+        struct sigaction sa = {0};
+        sa.sa_handler = jit_handler;
+        sigaction(SIGALRM, &sa, 0);
+        ualarm(2000, 0);
+        ((void (*)(volatile int *))m)(&flag);
+    }
+    signal(SIGUSR1, usr_handler);
+    interrupted_here();
+    printf("%d\\n", nk);
+    return 0;
+}
+""", "-include", "unistd.h")
+djit = segdir()
+subprocess.run([jit], env=agent_env(djit, CHIM_MODE="full"), check=True, capture_output=True)
+out = subprocess.run([COLLECT, "leaks", "--dir", djit, "--folded"], capture_output=True, text=True,
+                     check=True).stdout.splitlines()
+usr = [ln for ln in out if ";usr_handler " in ln]
+check(len(usr) == 1 and usr[0].startswith("main;interrupted_here;") and usr[0].endswith(" 100000"),
+      f"a handler's stack keeps the interrupted code after a signal in generated code ({out})")
+shutil.rmtree(djit, ignore_errors=True)
+
 # Code built with frame pointers whose prologue GCC shrink-wraps (an early
 # exit test before push %rbp) is still judged to keep them (it was judged
 # without, and paid libunwind's price).
