@@ -324,6 +324,24 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
+/* A frame of the C runtime's that starts a thread or the program. */
+static int start_frame(const struct frame *f)
+{
+    static const char *const fns[] = {"start_thread",
+                                      "__clone3",
+                                      "clone3",
+                                      "__clone",
+                                      "clone",
+                                      "_start",
+                                      "__libc_start_main_impl",
+                                      "__libc_start_main",
+                                      "__libc_start_call_main"};
+    for (size_t i = 0; i < sizeof fns / sizeof *fns; i++)
+        if (!strcmp(f->function, fns[i]))
+            return 1;
+    return 0;
+}
+
 /* Frames that allocate on the caller's behalf: skipped to find the site
  * (the loader's too: a thread's TLS block is pthread_create's caller's). */
 static int allocating_frame(const struct frame *f)
@@ -432,6 +450,10 @@ static int symbolize_stack(struct lproc *p, const struct leak_secs *ls, uint32_t
             n = j + 1;
             break;
         }
+    /* Likewise a thread's start (start_thread, clone3) and _start below a
+     * constructor: libunwind reaches them, a frame-pointer walk does not. */
+    while (n > 1 && start_frame(&fr[n - 1]))
+        n--;
     if (n == 0)
         fr[n++] = (struct frame){id ? "[no stack]" : "[stack table full]", "", "", 0, 0, ""};
     out->id = id;
