@@ -133,7 +133,10 @@ static inline void chim__conn_unlock(struct chim_conn *c)
     __atomic_store_n(&c->lock, 0, __ATOMIC_RELEASE);
 }
 void chim__conn_pool_after_fork(void);
-int chim__classify(int fd, struct sockaddr_storage *peer);
+/* The role of a TCP socket first seen in mid-life (CHIM_FD_IN, CHIM_FD_OUT
+ * or CHIM_FD_IGNORED); first_dir: the direction of its first bytes
+ * (CHIM_NET_IN/OUT, -1 unknown), used when the ports do not tell. */
+int chim__classify(int fd, struct sockaddr_storage *peer, int first_dir);
 
 /* net_tables.c */
 static inline struct chim_net_stats *chim__net_stats(void)

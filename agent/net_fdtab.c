@@ -132,7 +132,7 @@ static int ephemeral(unsigned port)
     return port >= 32768 && port <= 60999;
 }
 
-int chim__classify(int fd, struct sockaddr_storage *peer)
+int chim__classify(int fd, struct sockaddr_storage *peer, int first_dir)
 {
     int type, domain, listening;
     if (sockopt_int(fd, SO_TYPE, &type) != 0 || type != SOCK_STREAM)
@@ -151,5 +151,10 @@ int chim__classify(int fd, struct sockaddr_storage *peer)
         return CHIM_FD_IN;
     if (ephemeral(lp) && !ephemeral(pp))
         return CHIM_FD_OUT;
+    /* Both ports ephemeral or neither (a server bound to port 0, a peer on
+     * another fixed port): the first bytes' direction, as a server reads
+     * the request first and a client writes it; else the lower port. */
+    if (first_dir == CHIM_NET_IN || first_dir == CHIM_NET_OUT)
+        return first_dir == CHIM_NET_IN ? CHIM_FD_IN : CHIM_FD_OUT;
     return lp < pp ? CHIM_FD_IN : CHIM_FD_OUT;
 }

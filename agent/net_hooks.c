@@ -10,6 +10,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -100,13 +101,42 @@ static inline int watched(int fd)
         errno = saved_;                                                                            \
     } while (0)
 
-static void note_in(int fd, const void *buf, ssize_t r)
+/* r bytes read into buf, n asked for: 0 of n > 0 is the peer's end (a
+ * read of 0 bytes returns 0 and says nothing). */
+static void note_in(int fd, const void *buf, ssize_t r, size_t n)
 {
     if (r > 0) {
         struct iovec v = {(void *)buf, (size_t)r};
         NOTE(chim__net_io(fd, CHIM_NET_IN, &v, 1, (size_t)r, 0));
-    } else if (r == 0) {
+    } else if (r == 0 && n > 0) {
         NOTE(chim__net_eof(fd));
+    }
+}
+
+static size_t iov_len(const struct iovec *v, int cnt)
+{
+    size_t n = 0;
+    for (int i = 0; v && i < cnt; i++)
+        n += v[i].iov_len;
+    return n;
+}
+
+/* Descriptors received over a Unix socket (SCM_RIGHTS) are new here, even
+ * at a number whose close the agent did not see: their state starts over. */
+static void received_fds(const struct msghdr *m)
+{
+    if (!m || !m->msg_control || m->msg_controllen < sizeof(struct cmsghdr))
+        return;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)m); c;
+         c = CMSG_NXTHDR((struct msghdr *)m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))
+            continue;
+        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
+            NOTE(chim__net_reset(fd));
+        }
     }
 }
 
@@ -213,7 +243,7 @@ EXPORT ssize_t read(int fd, void *buf, size_t n)
     }
     ssize_t r = REAL(read, "read")(fd, buf, n);
     if (watched(fd))
-        note_in(fd, buf, r);
+        note_in(fd, buf, r, n);
     return r;
 }
 
@@ -221,7 +251,7 @@ EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
     ssize_t r = REAL(read_chk, "__read_chk")(fd, buf, n, buflen);
     if (watched(fd))
-        note_in(fd, buf, r);
+        note_in(fd, buf, r, n);
     return r;
 }
 
@@ -229,7 +259,7 @@ EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
     ssize_t r = REAL(recv, "recv")(fd, buf, n, flags);
     if (watched(fd) && !(flags & MSG_PEEK))
-        note_in(fd, buf, r);
+        note_in(fd, buf, r, n);
     return r;
 }
 
@@ -237,7 +267,7 @@ EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 {
     ssize_t r = REAL(recv_chk, "__recv_chk")(fd, buf, n, buflen, flags);
     if (watched(fd) && !(flags & MSG_PEEK))
-        note_in(fd, buf, r);
+        note_in(fd, buf, r, n);
     return r;
 }
 
@@ -245,7 +275,7 @@ EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr 
 {
     ssize_t r = REAL(recvfrom, "recvfrom")(fd, buf, n, flags, a, l);
     if (watched(fd) && !(flags & MSG_PEEK))
-        note_in(fd, buf, r);
+        note_in(fd, buf, r, n);
     return r;
 }
 
@@ -254,7 +284,7 @@ EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int fl
 {
     ssize_t r = REAL(recvfrom_chk, "__recvfrom_chk")(fd, buf, n, buflen, flags, a, l);
     if (watched(fd) && !(flags & MSG_PEEK))
-        note_in(fd, buf, r);
+        note_in(fd, buf, r, n);
     return r;
 }
 
@@ -263,7 +293,7 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
     ssize_t r = REAL(readv, "readv")(fd, iov, cnt);
     if (watched(fd) && r > 0)
         NOTE(chim__net_io(fd, CHIM_NET_IN, iov, cnt, (size_t)r, 0));
-    else if (watched(fd) && r == 0)
+    else if (watched(fd) && r == 0 && iov_len(iov, cnt) > 0)
         NOTE(chim__net_eof(fd));
     return r;
 }
@@ -271,9 +301,11 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
     ssize_t r = REAL(recvmsg, "recvmsg")(fd, m, flags);
+    if (r >= 0 && TRACKING() && m->msg_controllen)
+        received_fds(m);
     if (watched(fd) && r > 0 && !(flags & MSG_PEEK))
         NOTE(chim__net_io(fd, CHIM_NET_IN, m->msg_iov, (int)m->msg_iovlen, (size_t)r, 0));
-    else if (watched(fd) && r == 0)
+    else if (watched(fd) && r == 0 && iov_len(m->msg_iov, (int)m->msg_iovlen) > 0)
         NOTE(chim__net_eof(fd));
     return r;
 }
@@ -281,6 +313,9 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct timespec *t)
 {
     int r = REAL(recvmmsg, "recvmmsg")(fd, v, n, flags, t);
+    for (int i = 0; TRACKING() && i < r; i++)
+        if (v[i].msg_hdr.msg_controllen)
+            received_fds(&v[i].msg_hdr);
     for (int i = 0; watched(fd) && i < r && !(flags & MSG_PEEK); i++)
         NOTE(chim__net_io(fd, CHIM_NET_IN, v[i].msg_hdr.msg_iov, (int)v[i].msg_hdr.msg_iovlen,
                           v[i].msg_len, 0));
@@ -372,7 +407,34 @@ EXPORT ssize_t splice(int in, loff_t *oin, int out, loff_t *oout, size_t n, unsi
     return r;
 }
 
-/* io_uring moves bytes past every hook: notice it, so the report can say. */
+/* Descriptor calls made through syscall(2), as libuv (Node.js) closes its
+ * sockets: a close the agent does not see leaves the number's state for
+ * the next descriptor to get it (a file read as requests, a socket taken
+ * for a pipe). io_uring moves bytes past every hook: noticed, so the
+ * report can say. */
+static void raw_descriptor_call(long nr, long a, long b, long c)
+{
+    switch (nr) {
+    case SYS_close:
+        chim__net_closing((int)a);
+        break;
+    case SYS_dup2:
+    case SYS_dup3:
+        if (a != b)
+            chim__net_closing((int)b);
+        break;
+#ifdef SYS_close_range
+    case SYS_close_range:
+        if (!(c & 4 /* CLOSE_RANGE_CLOEXEC */))
+            chim__net_close_range((unsigned)a, (unsigned)b);
+        break;
+#endif
+    case SYS_io_uring_setup:
+        chim__net_io_uring();
+        break;
+    }
+}
+
 EXPORT long syscall(long nr, ...)
 {
     va_list ap;
@@ -385,7 +447,10 @@ EXPORT long syscall(long nr, ...)
         if (p != -2)
             return p;
     }
-    if (nr == SYS_io_uring_setup && TRACKING())
-        NOTE(chim__net_io_uring());
-    return REAL(syscall, "syscall")(nr, a, b, c, d, e, f);
+    if (TRACKING())
+        NOTE(raw_descriptor_call(nr, a, b, c));
+    long r = REAL(syscall, "syscall")(nr, a, b, c, d, e, f);
+    if (nr == SYS_dup && r >= 0 && TRACKING())
+        NOTE(chim__net_reset((int)r));
+    return r;
 }

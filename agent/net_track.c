@@ -106,13 +106,13 @@ void chim__net_opened(int fd, int kind, const struct sockaddr *peer)
 }
 
 /* A socket first seen in mid-life (inherited, opened before load). */
-static struct chim_fdent *adopt(int fd)
+static struct chim_fdent *adopt(int fd, int dir)
 {
     struct chim_fdent *e = chim__fdent(fd, 1);
     if (!e || e->kind != CHIM_FD_UNKNOWN)
         return e;
     struct sockaddr_storage peer;
-    int kind = chim__classify(fd, &peer);
+    int kind = chim__classify(fd, &peer, dir);
     if (kind == CHIM_FD_IGNORED) {
         e->kind = CHIM_FD_IGNORED;
         return e;
@@ -503,11 +503,11 @@ static void finish_conn(struct chim_conn *c, uint64_t now)
 
 /* ---- the hooks' entry points ----------------------------------------------- */
 
-static struct chim_conn *lock_conn(int fd)
+static struct chim_conn *lock_conn(int fd, int dir)
 {
     struct chim_fdent *e = chim__fdent(fd, 0);
     if (!e || e->kind == CHIM_FD_UNKNOWN)
-        e = adopt(fd);
+        e = adopt(fd, dir);
     if (!e || e->kind == CHIM_FD_IGNORED)
         return NULL;
     struct chim_conn *c = chim__conn_get(e->conn);
@@ -524,7 +524,7 @@ void chim__net_io(int fd, int dir, const struct iovec *iov, int iovcnt, size_t n
 {
     if (chim__tls.in_agent)
         return;
-    struct chim_conn *c = lock_conn(fd);
+    struct chim_conn *c = lock_conn(fd, dir);
     if (!c)
         return;
     uint64_t now = t ? t : mono_ns();
@@ -555,7 +555,7 @@ void chim__net_io(int fd, int dir, const struct iovec *iov, int iovcnt, size_t n
 void chim__net_opaque(int fd, int dir, size_t n, uint64_t t)
 {
     static const char zeros[4096];
-    struct chim_conn *c = lock_conn(fd);
+    struct chim_conn *c = lock_conn(fd, dir);
     if (!c)
         return;
     uint64_t now = t ? t : mono_ns();

@@ -1,0 +1,218 @@
+"""Descriptor numbers reused behind the agent's back, and reads of zero
+bytes (found by a walkthrough; each case failed before its fix):
+
+- a server that closes its sockets with syscall(SYS_close), as libuv
+  (Node.js) does, then opens a file at the same number, reads request-like
+  text from it and writes response-like text into another: the file's
+  bytes were framed as requests on the old connection (invented requests
+  and 5xx errors, bytes_in 40 times too large);
+- a worker that gets its connections over a Unix socket (SCM_RIGHTS, as
+  Node's cluster does) at a number last used by a pipe whose close the
+  agent could not see (a raw system call): nothing was reported;
+- a read of zero bytes, which returns 0, was taken for the peer's end.
+
+Counts must be exact: requests, statuses, bytes in."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from chimtest import *
+
+PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+CC = shutil.which("cc") or shutil.which("gcc")
+work = tempfile.mkdtemp(prefix="chimfd-")
+RESP = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
+
+SERVER = r'''
+import ctypes, os, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+port, n, blob, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", port))
+ls.listen(8)
+print("ready", flush=True)
+for i in range(n):
+    c, _ = ls.accept()
+    fd = c.detach()
+    z = ctypes.create_string_buffer(1)
+    libc.read(fd, z, 0)  # zero bytes asked, zero read: not the peer's end
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += os.read(fd, 4096)
+    os.write(fd, %r)
+    libc.syscall(3, fd)  # SYS_close, as libuv closes
+    f = os.open(blob, os.O_RDONLY)  # the same number, now a file
+    assert f == fd, (f, fd)
+    os.read(f, 65536)
+    os.close(f)
+    f = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    assert f == fd, (f, fd)
+    os.write(f, b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
+    libc.syscall(3, f)
+''' % RESP
+
+srv_py = os.path.join(work, "srv.py")
+with open(srv_py, "w") as f:
+    f.write(SERVER)
+blob = os.path.join(work, "blob.txt")
+with open(blob, "wb") as f:
+    f.write(b"GET /phantom/route HTTP/1.1\r\nHost: x\r\n\r\n" * 100)
+log = os.path.join(work, "log.txt")
+
+
+def get(port, path):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+        return r.status, r.read()
+
+
+d = segdir()
+port = free_port()
+p = subprocess.Popen([PY, srv_py, str(port), "5", blob, log], env=agent_env(d),
+                     stdout=subprocess.PIPE, text=True)
+p.stdout.readline()
+codes = [get(port, f"/r{i}")[0] for i in range(5)]
+p.wait(timeout=20)
+check(p.returncode == 0 and codes == [200] * 5, f"the server answered 5 requests ({codes})")
+r = report(d)
+h = r["http_server"]
+routes = sorted((x["route"], x["count"], x["errors"]) for x in h["routes"])
+check(h["requests"] == 5 and h["errors"] == 0 and
+      routes == [(f"/r{i}", 1, 0) for i in range(5)],
+      f"syscall(SYS_close), then a file at that number: 5 requests, no 5xx ({h['requests']}, "
+      f"{h['errors']}, {routes})")
+nt = {k: v for k, v in r["network"]["not_tracked"].items() if v}
+check(not nt, f"nothing untracked ({nt})")
+check(r["network"]["bytes_in"] < 5 * 300, f"bytes in: the requests only ({r['network']['bytes_in']})")
+
+# A client under the agent reads zero bytes between its request and the
+# reply: its call is still one upstream call.
+CLIENT = r'''
+import ctypes, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+port = int(sys.argv[1])
+for i in range(3):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET /z HTTP/1.1\r\nHost: up\r\nConnection: close\r\n\r\n")
+    z = ctypes.create_string_buffer(1)
+    libc.read(s.fileno(), z, 0)
+    data = b""
+    while True:
+        b = s.recv(4096)
+        if not b:
+            break
+        data += b
+    s.close()
+    assert data.startswith(b"HTTP/1.1 200"), data
+'''
+cli_py = os.path.join(work, "cli.py")
+with open(cli_py, "w") as f:
+    f.write(CLIENT)
+port3 = free_port()
+p = subprocess.Popen([PY, srv_py, str(port3), "3", blob, log], stdout=subprocess.PIPE, text=True)
+p.stdout.readline()
+d3 = segdir()
+subprocess.run([PY, cli_py, str(port3)], env=agent_env(d3), check=True, timeout=20)
+p.wait(timeout=20)
+ups = report(d3)["upstreams"]
+check(len(ups) == 1 and ups[0]["count"] == 3 and ups[0]["errors"] == 0,
+      f"a client's zero-byte read: 3 upstream calls ({[(u['peer'], u['count']) for u in ups]})")
+
+# A worker under the agent gets each connection over a Unix socket
+# (SCM_RIGHTS) at the number of a pipe it closed with a raw system call.
+if CC:
+    worker_c = os.path.join(work, "worker.c")
+    with open(worker_c, "w") as f:
+        f.write(r'''#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static void raw_close(int fd) /* a close no library call sees */
+{
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "0"(3L), "D"((long)fd) : "rcx", "r11", "memory");
+}
+int main(int argc, char **argv)
+{
+    int chan = atoi(argv[1]), n = atoi(argv[2]);
+    for (int i = 0; i < n; i++) {
+        int p[2];
+        char z;
+        if (pipe(p) || write(p[1], "z", 1) != 1 || read(p[0], &z, 1) != 1)
+            return 1;
+        raw_close(p[0]);
+        raw_close(p[1]);
+        char x, cbuf[CMSG_SPACE(sizeof(int))];
+        struct iovec v = {&x, 1};
+        struct msghdr m = {0};
+        m.msg_iov = &v;
+        m.msg_iovlen = 1;
+        m.msg_control = cbuf;
+        m.msg_controllen = sizeof cbuf;
+        if (recvmsg(chan, &m, 0) != 1 || !CMSG_FIRSTHDR(&m))
+            return 2;
+        int fd;
+        memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof fd);
+        if (fd != p[0] && fd != p[1])
+            return 3; /* the test needs the pipe's number */
+        char buf[4096];
+        size_t got = 0;
+        while (!memmem(buf, got, "\r\n\r\n", 4)) {
+            ssize_t r = read(fd, buf + got, sizeof buf - got);
+            if (r <= 0)
+                return 4;
+            got += (size_t)r;
+        }
+        static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
+        if (write(fd, resp, sizeof resp - 1) < 0)
+            return 5;
+        close(fd);
+    }
+    return 0;
+}
+''')
+    worker = os.path.join(work, "worker")
+    subprocess.run([CC, "-O1", worker_c, "-o", worker], check=True)
+    d2 = segdir()
+    port2 = free_port()
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    w = subprocess.Popen([worker, str(b.fileno()), "3"], env=agent_env(d2), pass_fds=[b.fileno()])
+    b.close()
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port2))
+    ls.listen(8)
+    cl = socket.create_connection  # noqa: F841
+    import threading
+
+    def serve():
+        for _ in range(3):
+            c, _ = ls.accept()
+            socket.send_fds(a, [b"x"], [c.fileno()])
+            c.close()
+
+    t = threading.Thread(target=serve)
+    t.start()
+    codes = [get(port2, f"/w{i}")[0] for i in range(3)]
+    t.join()
+    w.wait(timeout=20)
+    check(w.returncode == 0 and codes == [200] * 3,
+          f"the worker answered 3 requests (rc {w.returncode}, {codes})")
+    h = report(d2)["http_server"]
+    if h["requests"] != 3:
+        print(subprocess.run([COLLECT, "report", "--dir", d2], capture_output=True, text=True).stdout[-2500:])
+    check(h["requests"] == 3 and h["errors"] == 0,
+          f"connections received over SCM_RIGHTS at a stale number: 3 requests ({h['requests']})")
+    a.close()
+    ls.close()
+    dirs = [d, d2, d3]
+else:
+    print("note: no C compiler: the SCM_RIGHTS case is not run")
+    dirs = [d, d3]
+
+shutil.rmtree(work, ignore_errors=True)
+finish(dirs)
