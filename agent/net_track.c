@@ -353,6 +353,48 @@ static void record_upstream(struct chim_conn *c, uint8_t proto, const char *host
         __atomic_fetch_add(&e->client_errors, 1, __ATOMIC_RELAXED);
 }
 
+/* Calls to c's peer whose reply never came whole (the connection ended or
+ * its framing was lost first): counted per peer, with no latency. */
+static void record_failed(struct chim_conn *c, uint8_t proto, const char *host, uint64_t n)
+{
+    struct chim_net_key k = {"", c->peer, host, 0, 0, proto};
+    STAT(upstream_failed, n);
+    struct chim_net_entry *e = chim__net_entry(CHIM_SEC_PEERS, &k);
+    if (e)
+        __atomic_fetch_add(&e->failed, n, __ATOMIC_RELAXED);
+    else
+        STAT(dropped_peers, 1);
+}
+
+/* What a parser counted but could not report, once, when it is done with
+ * (closed, or framing lost): requests left unanswered and responses cut
+ * short (failed calls, outbound), replies without a request, pipelined
+ * requests past its FIFO. */
+static void harvest(struct chim_conn *c, uint8_t proto, const char *host, uint32_t unanswered,
+                    uint32_t truncated, uint32_t orphans, uint32_t overflow)
+{
+    STAT(pipeline_overflow, overflow);
+    STAT(orphans, orphans);
+    /* A response cut short leaves its request pending too: counted once,
+     * as cut short. */
+    unanswered -= truncated < unanswered ? truncated : unanswered;
+    if (c->kind == CHIM_FD_IN) {
+        STAT(unanswered, unanswered);
+        STAT(truncated, truncated);
+    } else if (unanswered + truncated) {
+        record_failed(c, proto, host, (uint64_t)unanswered + truncated);
+    }
+}
+
+static void harvest_http(struct chim_conn *c)
+{
+    const struct chim_http_conn *h = &c->p.http;
+    char host[CHIM_HTTP_HOST_MAX + 1];
+    memcpy(host, h->host, CHIM_HTTP_HOST_MAX);
+    host[h->host_len < CHIM_HTTP_HOST_MAX ? h->host_len : CHIM_HTTP_HOST_MAX] = 0;
+    harvest(c, CHIM_PROTO_HTTP, host, h->unanswered, h->truncated, h->orphans, h->overflow);
+}
+
 static void on_http_client(void *ctx, const struct chim_http_exchange *x)
 {
     record_upstream(ctx, CHIM_PROTO_HTTP, x->host, x->t_resp_last - x->t_req_first,
@@ -464,7 +506,7 @@ static void feed(struct chim_conn *c, int dir, const char *b, size_t n, uint64_t
                        c->kind == CHIM_FD_IN ? on_http_server : on_http_client, c);
         if (c->p.http.state == CHIM_HTTP_ST_ERROR) {
             STAT(framing_errors, 1);
-            STAT(pipeline_overflow, c->p.http.overflow);
+            harvest_http(c);
             c->proto = CONN_LOST;
         } else if (c->p.http.state == CHIM_HTTP_ST_PASSTHROUGH) {
             STAT(upgraded, 1);
@@ -496,7 +538,17 @@ static void finish_conn(struct chim_conn *c, uint64_t now)
     if (c->proto == CONN_HTTP) {
         chim_http_close(&c->p.http, now, c->kind == CHIM_FD_IN ? on_http_server : on_http_client,
                         c);
-        STAT(pipeline_overflow, c->p.http.overflow);
+        harvest_http(c);
+    } else if (c->proto == CONN_REDIS) {
+        const struct chim_resp_conn *r = &c->p.resp;
+        chim_resp_close(&c->p.resp, now, on_resp, c);
+        STAT(framing_errors, r->errors);
+        harvest(c, CHIM_PROTO_REDIS, "", r->unanswered, 0, r->orphans, r->overflow);
+    } else if (c->proto == CONN_MEMCACHED) {
+        const struct chim_mc_conn *m = &c->p.mc;
+        chim_mc_close(&c->p.mc, now, on_mc, c);
+        STAT(framing_errors, m->errors);
+        harvest(c, CHIM_PROTO_MEMCACHED, "", m->unanswered, 0, m->orphans, m->overflow);
     } else if (c->proto == CONN_TURNS && c->turn_dir == 2)
         record_upstream(c, CHIM_PROTO_TCP, "", c->turn_resp_last - c->turn_first, 0, 0, 0, 0);
 }

@@ -37,10 +37,12 @@ static const struct {
 
 #define DATA_MAX (1ull << 32)
 
+static uint32_t pending(const struct chim_mc_conn *c);
+
 static void fail(struct chim_mc_conn *c)
 {
     c->errors++;
-    c->unanswered += c->count + c->skel;
+    c->unanswered += pending(c);
     c->count = 0;
     c->skel = 0;
     c->state = CHIM_MC_ST_ERROR;
@@ -146,9 +148,25 @@ static int data_block(struct chim__mc_stream *s)
 
 /* ---- commands -------------------------------------------------------------- */
 
+/* Commands pending: the runs' and the skeleton's. */
+static uint32_t pending(const struct chim_mc_conn *c)
+{
+    uint32_t n = c->skel;
+    for (unsigned i = 0; i < c->count; i++)
+        n += c->fifo[(c->head + i) & (CHIM_MC_FIFO - 1)].n;
+    return n;
+}
+
 static void push(struct chim_mc_conn *c, uint8_t kind, uint32_t nkeys)
 {
     struct chim__mc_stream *s = &c->cmd;
+    struct chim__mc_pend *t =
+        c->count ? &c->fifo[(c->head + c->count - 1) & (CHIM_MC_FIFO - 1)] : NULL;
+    if (!c->skel && t && t->t_first == s->t0 && t->nkeys == nkeys && t->kind == kind &&
+        t->n < UINT16_MAX && !strncmp(t->name, s->word, CHIM_MC_PEND_NAME)) {
+        t->n++; /* the same command again in one burst: the run grows */
+        return;
+    }
     if (c->skel || c->count >= CHIM_MC_FIFO) {
         c->skel++;
         c->overflow++;
@@ -158,7 +176,8 @@ static void push(struct chim_mc_conn *c, uint8_t kind, uint32_t nkeys)
     p->t_first = s->t0;
     p->nkeys = nkeys;
     p->kind = kind;
-    memcpy(p->name, s->word, CHIM_MC_NAME_MAX);
+    p->n = 1;
+    memcpy(p->name, s->word, CHIM_MC_PEND_NAME);
     c->count++;
 }
 
@@ -202,9 +221,9 @@ static void reply_done(struct chim_mc_conn *c, int err, int meta_hit, int meta_m
         return;
     }
     struct chim__mc_pend *p = &c->fifo[c->head];
-    char name[CHIM_MC_NAME_MAX + 1];
-    memcpy(name, p->name, CHIM_MC_NAME_MAX);
-    name[CHIM_MC_NAME_MAX] = 0;
+    char name[CHIM_MC_PEND_NAME + 1];
+    memcpy(name, p->name, CHIM_MC_PEND_NAME);
+    name[CHIM_MC_PEND_NAME] = 0;
     struct chim_mc_exchange x = {name, p->nkeys, 0, 0, err, p->t_first, now};
     if (!err && (p->kind == K_GET || p->kind == K_GAT)) {
         x.hits = hits;
@@ -213,8 +232,10 @@ static void reply_done(struct chim_mc_conn *c, int err, int meta_hit, int meta_m
         x.hits = (uint32_t)meta_hit;
         x.misses = (uint32_t)meta_miss;
     }
-    c->head = (c->head + 1) & (CHIM_MC_FIFO - 1);
-    c->count--;
+    if (--p->n == 0) {
+        c->head = (c->head + 1) & (CHIM_MC_FIFO - 1);
+        c->count--;
+    }
     if (cb)
         cb(ctx, &x);
 }
@@ -300,7 +321,7 @@ void chim_mc_feed(struct chim_mc_conn *c, int dir, const char *buf, size_t len, 
 void chim_mc_close(struct chim_mc_conn *c, uint64_t now_ns, chim_mc_cb cb, void *ctx)
 {
     if (c->state == CHIM_MC_ST_ACTIVE || c->state == CHIM_MC_ST_PASSTHROUGH)
-        c->unanswered += c->count + c->skel;
+        c->unanswered += pending(c);
     c->count = 0;
     c->skel = 0;
     c->state = CHIM_MC_ST_CLOSED;

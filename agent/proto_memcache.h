@@ -23,8 +23,7 @@
 #define CHIM_DIR_OUT 1 /* bytes written to the socket */
 #endif
 
-#define CHIM_MC_FIFO     16 /* fully tracked pending commands */
-#define CHIM_MC_NAME_MAX 11 /* bytes of command name kept */
+#define CHIM_MC_FIFO 16 /* fully tracked runs of pending commands */
 
 enum {
     CHIM_MC_ST_ACTIVE = 0,
@@ -35,7 +34,7 @@ enum {
 
 /* One completed command, valid only during the callback. */
 struct chim_mc_exchange {
-    const char *name; /* command as sent, e.g. "get", "set", "mg" */
+    const char *name; /* command as sent, e.g. "get", "set", "mg" (up to 9 bytes) */
     uint32_t nkeys;   /* keys requested (retrieval commands), else 0 */
     uint32_t hits, misses;
     int is_error;     /* ERROR, CLIENT_ERROR or SERVER_ERROR */
@@ -45,12 +44,16 @@ struct chim_mc_exchange {
 
 typedef void (*chim_mc_cb)(void *ctx, const struct chim_mc_exchange *x);
 
-/* Internal: one pending command. */
+/* Internal: a run of pending commands written in one burst (same time of
+ * first byte), of the same kind, name and key count, as a pipeline sends
+ * them: a FIFO of 16 runs follows pipelines of any depth in up to 16 runs. */
+#define CHIM_MC_PEND_NAME 9 /* bytes of a pending command's name (not NUL-ended) */
 struct chim__mc_pend {
     uint64_t t_first;
     uint32_t nkeys;
+    uint16_t n; /* commands in the run */
     uint8_t kind;
-    char name[CHIM_MC_NAME_MAX];
+    char name[CHIM_MC_PEND_NAME];
 };
 
 /* Internal: a line tokenizer with an optional data block (both directions). */

@@ -47,10 +47,19 @@ enum {
 #define ELEMS_MAX (1ull << 32)
 #define NEED_MAX  (1ull << 40)
 
+/* Commands pending: the runs' and the skeleton's. */
+static uint32_t pending(const struct chim_resp_conn *c)
+{
+    uint32_t n = c->skel;
+    for (unsigned i = 0; i < c->count; i++)
+        n += c->fifo[(c->head + i) & (CHIM_RESP_FIFO - 1)].n;
+    return n;
+}
+
 static void fail(struct chim_resp_conn *c)
 {
     c->errors++;
-    c->unanswered += c->count + c->skel;
+    c->unanswered += pending(c);
     c->count = 0;
     c->skel = 0;
     c->state = CHIM_RESP_ST_ERROR;
@@ -71,11 +80,19 @@ static void cmd_done(struct chim_resp_conn *c)
     static const char *const stop[] = {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR", 0};
     struct chim__resp_cmd *s = &c->cmd;
     s->st = C_IDLE;
-    if (c->skel == 0 && c->count < CHIM_RESP_FIFO) {
+    uint32_t nkeys = s->nargs ? s->nargs - 1 : 0;
+    struct chim__resp_pend *t =
+        c->count ? &c->fifo[(c->head + c->count - 1) & (CHIM_RESP_FIFO - 1)] : NULL;
+    if (c->skel == 0 && t && t->t_first == s->t0 && t->nkeys == nkeys && t->n < UINT16_MAX &&
+        !strncmp(t->name, s->name, CHIM_RESP_PEND_NAME - 1)) {
+        t->n++; /* the same command again in one burst: the run grows */
+    } else if (c->skel == 0 && c->count < CHIM_RESP_FIFO) {
         struct chim__resp_pend *p = &c->fifo[(c->head + c->count) & (CHIM_RESP_FIFO - 1)];
         p->t_first = s->t0;
-        p->nkeys = s->nargs ? s->nargs - 1 : 0;
-        memcpy(p->name, s->name, sizeof p->name);
+        p->nkeys = nkeys;
+        p->n = 1;
+        memcpy(p->name, s->name, sizeof p->name - 1);
+        p->name[sizeof p->name - 1] = 0;
         c->count++;
     } else {
         c->skel++;
@@ -268,8 +285,10 @@ static void emit(struct chim_resp_conn *c, uint64_t now, chim_resp_cb cb, void *
         x.hits = r->bulks;
         x.misses = r->nulls;
     }
-    c->head = (c->head + 1) & (CHIM_RESP_FIFO - 1);
-    c->count--;
+    if (--p->n == 0) {
+        c->head = (c->head + 1) & (CHIM_RESP_FIFO - 1);
+        c->count--;
+    }
     if (cb)
         cb(ctx, &x);
 }
@@ -441,7 +460,7 @@ void chim_resp_feed(struct chim_resp_conn *c, int dir, const char *buf, size_t l
 void chim_resp_close(struct chim_resp_conn *c, uint64_t now_ns, chim_resp_cb cb, void *ctx)
 {
     if (c->state == CHIM_RESP_ST_ACTIVE || c->state == CHIM_RESP_ST_PASSTHROUGH)
-        c->unanswered += c->count + c->skel;
+        c->unanswered += pending(c);
     c->count = 0;
     c->skel = 0;
     c->state = CHIM_RESP_ST_CLOSED;

@@ -20,7 +20,7 @@
 #define CHIM_DIR_OUT 1 /* bytes written to the socket */
 #endif
 
-#define CHIM_RESP_FIFO     16 /* fully tracked pending commands */
+#define CHIM_RESP_FIFO     16 /* fully tracked runs of pending commands */
 #define CHIM_RESP_NAME_MAX 11 /* bytes of command name kept */
 
 enum {
@@ -32,7 +32,7 @@ enum {
 
 /* One completed command, valid only during the callback. */
 struct chim_resp_exchange {
-    const char *name; /* upper-cased command name, e.g. "GET" (truncated to 11) */
+    const char *name; /* upper-cased command name, e.g. "GET" (truncated to 9) */
     uint32_t nkeys;   /* arguments after the name */
     uint32_t hits, misses;
     int is_error;     /* the reply was an error (-ERR ..., !blob error) */
@@ -42,11 +42,16 @@ struct chim_resp_exchange {
 
 typedef void (*chim_resp_cb)(void *ctx, const struct chim_resp_exchange *x);
 
-/* Internal: one pending command. */
+/* Internal: a run of pending commands written in one burst (same time of
+ * first byte), with the same name and key count, as a pipeline sends them:
+ * a FIFO of 16 runs follows pipelines of any depth whose commands come in
+ * up to 16 runs (redis-benchmark -P, a client's pipeline of GETs). */
+#define CHIM_RESP_PEND_NAME 10 /* bytes of a pending command's name, NUL included */
 struct chim__resp_pend {
     uint64_t t_first;
     uint32_t nkeys;
-    char name[CHIM_RESP_NAME_MAX + 1];
+    uint16_t n; /* commands in the run */
+    char name[CHIM_RESP_PEND_NAME];
 };
 
 /* Internal: command (written) stream. */
@@ -71,8 +76,8 @@ struct chim__resp_rep {
 };
 
 struct chim_resp_conn {
-    uint8_t state; /* CHIM_RESP_ST_* */
-    uint8_t head, count;
+    uint8_t state;       /* CHIM_RESP_ST_* */
+    uint8_t head, count; /* FIFO of runs */
     uint8_t _pad;
     uint32_t skel;       /* pending commands past the FIFO (replies framed, not reported) */
     uint32_t errors;     /* framing errors (tracking stopped) */

@@ -17,6 +17,7 @@ struct acc {
     char method[CHIM_METHOD_MAX], name[CHIM_ROUTE_MAX], host[CHIM_HOST_MAX];
     uint8_t proto;
     uint64_t count, errors, hits, misses, alloc_bytes, alloc_samples, ttfb_us, client_errors;
+    uint64_t failed;
     uint64_t status[6];
     struct chim_hist all, hit, miss;
 };
@@ -71,6 +72,7 @@ static void add_entry(struct acc *x, const struct chim_net_entry *e)
     x->alloc_samples += e->alloc_samples;
     x->ttfb_us += e->ttfb_us_sum;
     x->client_errors += e->client_errors;
+    x->failed += e->failed;
     x->status[e->status_class < 6 ? e->status_class : 0] += e->count;
     chim_hist_merge(&x->all, &e->latency);
     if (e->cache == CHIM_CACHE_HIT)
@@ -85,7 +87,7 @@ static void add_entries(struct accs *a, const struct chim_seg *s, uint32_t kind,
     for (uint64_t i = 0; sec && i < sec->count; i++) {
         const struct chim_net_entry *e =
             (const void *)(s->data + sec->offset + i * sizeof(struct chim_net_entry));
-        if (e->state != CHIM_ENTRY_READY || e->count == 0)
+        if (e->state != CHIM_ENTRY_READY || (e->count == 0 && e->failed == 0))
             continue;
         struct acc *x = find(a, e, by_host);
         if (x)
@@ -182,6 +184,8 @@ static cJSON *peer_json(const struct acc *x)
     cJSON_AddStringToObject(r, "protocol", proto_name(x->proto));
     cJSON_AddNumberToObject(r, "count", (double)x->count);
     cJSON_AddNumberToObject(r, "errors", (double)x->errors);
+    /* Calls whose reply never came whole (closed, reset): not in count. */
+    cJSON_AddNumberToObject(r, "failed", (double)x->failed);
     if (x->proto == CHIM_PROTO_HTTP) /* 4xx replies: not errors of the upstream */
         cJSON_AddNumberToObject(r, "client_errors", (double)x->client_errors);
     add_percentiles(r, &x->all, "");
@@ -216,6 +220,10 @@ static void add_http(cJSON *o, struct net_totals *t)
         c4 += t->routes.v[i].status[4];
     cJSON_AddNumberToObject(h, "client_errors",
                             (double)(t->st.client_errors > c4 ? t->st.client_errors : c4));
+    /* Requests the connection ended without answering (a handler that
+     * crashed, a reset), responses cut short: no status is invented. */
+    cJSON_AddNumberToObject(h, "unanswered", (double)t->st.unanswered);
+    cJSON_AddNumberToObject(h, "truncated", (double)t->st.truncated);
     qsort(t->routes.v, t->routes.n, sizeof *t->routes.v, by_count);
     cJSON *routes = cJSON_AddArrayToObject(h, "routes");
     struct chim_hist *all = calloc(1, sizeof *all);
@@ -298,6 +306,7 @@ static void add_network(cJSON *o, const struct chim_net_stats *st, int io_uring)
     cJSON_AddNumberToObject(d, "route_overflow", (double)st->route_overflow);
     cJSON_AddNumberToObject(d, "upgraded", (double)st->upgraded);
     cJSON_AddNumberToObject(d, "pipeline_overflow", (double)st->pipeline_overflow);
+    cJSON_AddNumberToObject(d, "orphan_responses", (double)st->orphans);
     cJSON *b = cJSON_AddArrayToObject(n, "blind_spots");
     if (st->tls_conns)
         cJSON_AddItemToArray(b, cJSON_CreateString("tls: encrypted connections seen, "

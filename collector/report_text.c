@@ -147,6 +147,12 @@ static void print_routes(const cJSON *h, FILE *out)
     if (dur >= 1) /* over less than a second a rate says nothing */
         fprintf(out, ", %.1f rps from the first request to the last (%.1f s)", num(h, "rps"), dur);
     fprintf(out, ", p95 %.3f ms\n", num(h, "p95_ms"));
+    if (num(h, "unanswered") + num(h, "truncated") > 0)
+        fprintf(out,
+                "  and %.0f request%s the connection ended without an answer, %.0f response%s "
+                "cut short (not in the counts)\n",
+                num(h, "unanswered"), num(h, "unanswered") == 1 ? "" : "s", num(h, "truncated"),
+                num(h, "truncated") == 1 ? "" : "s");
     fprintf(out, "  %-7s %-34s %8s %6s %6s %9s %9s %9s %9s %9s %10s\n", "METHOD", "ROUTE", "COUNT",
             "ERR", "4XX", "P50 ms", "P90 ms", "P95 ms", "P99 ms", "MAX ms", "ALLOC/REQ");
     const cJSON *r;
@@ -187,6 +193,9 @@ static void print_upstreams(const cJSON *ups, FILE *out)
                 str(u, "peer"), str(u, "protocol"), str(u, "host"), num(u, "count"),
                 num(u, "errors"), c4, num(u, "p50_ms"), num(u, "p90_ms"), num(u, "p95_ms"),
                 num(u, "p99_ms"), num(u, "max_ms"), num(u, "hits"), num(u, "misses"));
+        if (num(u, "failed") > 0)
+            fprintf(out, "  %-24s and %.0f call%s whose reply never came whole (closed or reset)\n",
+                    "", num(u, "failed"), num(u, "failed") == 1 ? "" : "s");
     }
 }
 
@@ -200,8 +209,11 @@ static void print_not_tracked(const cJSON *nt, FILE *out)
          "connection whose bytes could not be framed (followed again from its next request)",
          "connections whose bytes could not be framed (followed again from their next "
          "request)"},
-        {"pipeline_overflow", "pipelined request past the 8 kept per connection (not reported)",
-         "pipelined requests past the 8 kept per connection (not reported)"},
+        {"pipeline_overflow",
+         "pipelined request past the 8 kept per connection (16 runs for Redis, memcached; not "
+         "reported)",
+         "pipelined requests past the 8 kept per connection (16 runs for Redis, memcached; not "
+         "reported)"},
         {"connections_dropped", "connection past CHIM_MAX_CONNS",
          "connections past CHIM_MAX_CONNS"},
         {"routes_dropped", "exchange with the route table full",
@@ -213,7 +225,9 @@ static void print_not_tracked(const cJSON *nt, FILE *out)
         {"contended", "socket event skipped while another thread held the connection",
          "socket events skipped while another thread held the connection"},
         {"upgraded", "connection upgraded (101, CONNECT): not followed after",
-         "connections upgraded (101, CONNECT): not followed after"}};
+         "connections upgraded (101, CONNECT): not followed after"},
+        {"orphan_responses", "response with no request pending",
+         "responses with no request pending"}};
     int any = 0;
     for (size_t i = 0; i < sizeof what / sizeof what[0]; i++) {
         double v = num(nt, what[i][0]);

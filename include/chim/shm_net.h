@@ -54,7 +54,12 @@ struct chim_net_stats {
     uint64_t route_overflow;    /* requests counted under {other} */
     uint64_t client_errors;     /* inbound HTTP exchanges answered 4xx (0 from older agents) */
     uint64_t last_tick_sec;     /* CLOCK_REALTIME second of the last socket event's tick */
-    uint64_t reserved[9];
+    /* Since the fourteenth session (0 from older agents): */
+    uint64_t unanswered;      /* inbound requests the connection ended without answering */
+    uint64_t truncated;       /* inbound responses cut short by the connection's end */
+    uint64_t orphans;         /* responses or replies that no request was pending for */
+    uint64_t upstream_failed; /* outbound calls whose reply never came whole (closed, reset) */
+    uint64_t reserved[5];
 };
 
 /* One inbound (method, route, status class, cache state) or one outbound
@@ -76,7 +81,8 @@ struct chim_net_entry {
     uint64_t alloc_samples; /* requests whose allocations were charged */
     uint64_t ttfb_us_sum;   /* inbound: first response byte - first request byte */
     uint64_t client_errors; /* outbound HTTP: 4xx replies (inbound: in status_class 4) */
-    uint64_t reserved[4];
+    uint64_t failed;        /* outbound: calls whose reply never came whole (0 before 14th) */
+    uint64_t reserved[3];
     struct chim_hist latency; /* microseconds */
 };
 

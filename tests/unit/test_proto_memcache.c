@@ -118,8 +118,8 @@ Test(proto_memcache, stats_multiline_and_overflow)
     w[0] = r[0] = 0;
     strcat(w, "stats\r\n");
     strcat(r, "STAT pid 1\r\nSTAT uptime 2\r\nEND\r\n");
-    for (int i = 0; i < 20; i++) {
-        strcat(w, "get k\r\n");
+    for (int i = 0; i < 20; i++) { /* 20 runs: get and gets alternate */
+        strcat(w, i & 1 ? "gets k\r\n" : "get k\r\n");
         strcat(r, i & 1 ? "END\r\n" : "VALUE k 0 1\r\nv\r\nEND\r\n");
     }
     struct seg t[] = {{W, w}, {R, r}, {W, "get z\r\n"}, {R, "END\r\n"}};
@@ -130,6 +130,30 @@ Test(proto_memcache, stats_multiline_and_overflow)
     cr_assert_eq(L.r[1].hits, 1);
     cr_assert_eq(L.r[2].misses, 1);
     cr_assert_eq(L.r[16].misses, 1);
+    cr_assert_eq(C.orphans, 0);
+}
+
+/* 20 gets in one write are one run of the FIFO: every one is reported (the
+ * FIFO of single commands reported 15 and counted 5 as overflow). */
+Test(proto_memcache, pipelined_run_all_reported)
+{
+    static char w[2048], r[2048];
+    w[0] = r[0] = 0;
+    for (int i = 0; i < 20; i++) {
+        strcat(w, "get k\r\n");
+        strcat(r, i & 1 ? "END\r\n" : "VALUE k 0 1\r\nv\r\nEND\r\n");
+    }
+    struct seg t[] = {{W, w}, {R, r}, {W, "get z\r\n"}, {R, "END\r\n"}};
+    run(t, 4, &L);
+    cr_assert_eq(C.overflow, 0);
+    cr_assert_eq(L.n, 21);
+    unsigned hits = 0, misses = 0;
+    for (int i = 0; i < 21; i++) {
+        hits += L.r[i].hits;
+        misses += L.r[i].misses;
+    }
+    cr_assert_eq(hits, 10);
+    cr_assert_eq(misses, 11);
     cr_assert_eq(C.orphans, 0);
 }
 

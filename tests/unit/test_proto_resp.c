@@ -139,13 +139,44 @@ Test(proto_resp, large_bulk_across_reads)
     cr_assert_eq(L.r[0].t1, 2 + (n - 1) / 4096 * 4096);
 }
 
-Test(proto_resp, overflow_still_pairs)
+/* 20 GETs in one write are one run of the FIFO: every one is reported (the
+ * FIFO of single commands reported 16 and counted 4 as overflow). */
+Test(proto_resp, pipelined_run_all_reported)
 {
     static char w[4096], r[4096];
     w[0] = r[0] = 0;
     for (int i = 0; i < 20; i++) {
         strcat(w, "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
         strcat(r, i % 2 ? "$-1\r\n" : "$1\r\nv\r\n");
+    }
+    struct seg t[] = {{W, w}, {R, r}, {W, "*2\r\n$3\r\nGET\r\n$1\r\nz\r\n"}, {R, "$-1\r\n"}};
+    for (int bytewise = 0; bytewise < 2; bytewise++) {
+        run(t, 4, bytewise, &L);
+        cr_assert_eq(C.overflow, 0);
+        cr_assert_eq(L.n, 21);
+        unsigned hits = 0, misses = 0;
+        for (int i = 0; i < 21; i++) {
+            hits += L.r[i].hits;
+            misses += L.r[i].misses;
+        }
+        cr_assert_eq(hits, 10);
+        cr_assert_eq(misses, 11);
+        cr_assert_eq(L.r[20].misses, 1);
+        cr_assert_eq(L.r[19].t0, 10);
+        cr_assert_eq(L.r[20].t0, 12);
+        cr_assert_eq(C.orphans, 0);
+    }
+}
+
+/* 20 commands in 20 runs (GET and EXISTS alternate): 16 runs are followed,
+ * 4 commands are framed past the FIFO, and a later command still pairs. */
+Test(proto_resp, overflow_still_pairs)
+{
+    static char w[4096], r[4096];
+    w[0] = r[0] = 0;
+    for (int i = 0; i < 20; i++) {
+        strcat(w, i % 2 ? "*2\r\n$6\r\nEXISTS\r\n$1\r\nk\r\n" : "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+        strcat(r, i % 2 ? ":1\r\n" : "$1\r\nv\r\n");
     }
     struct seg t[] = {{W, w}, {R, r}, {W, "*2\r\n$3\r\nGET\r\n$1\r\nz\r\n"}, {R, "$-1\r\n"}};
     run(t, 4, 0, &L);
