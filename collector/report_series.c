@@ -150,14 +150,22 @@ static cJSON *row_json(const struct row *r, uint64_t t0)
     return o;
 }
 
-static void add_resources(cJSON *o, const struct pts *all, size_t n)
+/* CPU time per process: its last point (the agent writes one a second
+ * while sockets are busy, and at exit), or for a running process what
+ * /proc says now, when more (an idle server writes no point). */
+static void add_resources(cJSON *o, const struct chim_seg *const *segs, const struct pts *all,
+                          size_t n)
 {
     uint64_t user = 0, sys = 0;
-    for (size_t i = 0; i < n; i++)
-        if (all[i].n) {
-            user += all[i].v[all[i].n - 1].cpu_user_us;
-            sys += all[i].v[all[i].n - 1].cpu_sys_us;
-        }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t u = all[i].n ? all[i].v[all[i].n - 1].cpu_user_us : 0;
+        uint64_t s = all[i].n ? all[i].v[all[i].n - 1].cpu_sys_us : 0, pu, ps;
+        if (segs[i]->state == CHIM_SEG_RUNNING &&
+            chim_seg_proc_cpu(segs[i]->hdr->pid, &pu, &ps) == 0 && pu + ps > u + s)
+            u = pu, s = ps;
+        user += u;
+        sys += s;
+    }
     cJSON *r = cJSON_AddObjectToObject(o, "resources");
     cJSON_AddNumberToObject(r, "cpu_seconds", (double)(user + sys) / 1e6);
     cJSON_AddNumberToObject(r, "cpu_user_s", (double)user / 1e6);
@@ -188,7 +196,7 @@ void chim__report_series(cJSON *o, const struct chim_seg *const *segs, size_t n)
         cJSON_AddItemToArray(arr, row_json(&rows[t], t0));
     }
     if (all)
-        add_resources(o, all, n);
+        add_resources(o, segs, all, n);
     for (size_t i = 0; all && i < n; i++)
         free(all[i].v);
     free(all);

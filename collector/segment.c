@@ -339,6 +339,29 @@ int chim_seg_alive(const struct chim_shm_header *h)
     return t != 0 && (h->start_ticks == 0 || t == h->start_ticks);
 }
 
+int chim_seg_proc_cpu(uint32_t pid, uint64_t *user_us, uint64_t *sys_us)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%u/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    for (int field = 2; p && *p && field < 14; p++)
+        if (*p == ' ')
+            field++;
+    unsigned long long ut, st;
+    long hz = sysconf(_SC_CLK_TCK);
+    if (!p || hz <= 0 || sscanf(p, "%llu %llu", &ut, &st) != 2)
+        return -1;
+    *user_us = ut * 1000000ull / (unsigned long long)hz;
+    *sys_us = st * 1000000ull / (unsigned long long)hz;
+    return 0;
+}
+
 /* VmHWM of a running process, bytes (0 if unknown). */
 static uint64_t proc_hwm(uint32_t pid)
 {

@@ -76,6 +76,9 @@ const struct chim_section *chim_seg_section(const struct chim_shm_header *h, uin
 
 /* True if the pid runs and is the process that wrote the segment. */
 int chim_seg_alive(const struct chim_shm_header *h);
+/* CPU time of a live process so far (/proc/PID/stat), microseconds: 0 or
+ * -1 when it cannot be read. */
+int chim_seg_proc_cpu(uint32_t pid, uint64_t *user_us, uint64_t *sys_us);
 
 /* All segments of a directory, sorted by pid and start time. */
 struct chim_seg_set {

@@ -118,4 +118,35 @@ else:
     check(False, f"one forked child ({len(kids)})")
 app.terminate()
 app.wait()
-finish([d, one, fk])
+
+# A running server's CPU time is what it has used so far, also when it
+# served its CPU-heavy requests within one second and then went idle (the
+# agent writes a point a second while sockets are busy, read at the
+# second's first event: the report showed 0.44 s of 1.24 s).
+cpu = segdir()
+BUSY = r"""
+import sys, time
+from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        t = time.process_time()
+        while time.process_time() - t < 0.3: pass
+        self.send_response(200); self.send_header("Content-Length", "3"); self.end_headers()
+        self.wfile.write(b"ok\n")
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+port = free_port()
+busy = subprocess.Popen([sys.executable, "-c", BUSY, str(port)], env=agent_env(cpu))
+check(wait_port(port, busy), "CPU-heavy server listens")
+for _ in range(3):
+    urllib.request.urlopen(f"http://127.0.0.1:{port}/x").read()
+res = report(cpu)["resources"]
+with open(f"/proc/{busy.pid}/stat") as f:
+    used = sum(int(x) for x in f.read().rsplit(")", 1)[1].split()[11:13]) / os.sysconf("SC_CLK_TCK")
+busy.terminate()
+busy.wait()
+check(res["cpu_seconds"] >= 0.9 and abs(res["cpu_seconds"] - used) <= 0.1,
+      f"a running server's CPU time: {res['cpu_seconds']:.2f} s reported, {used:.2f} s used")
+finish([d, one, fk, cpu])
