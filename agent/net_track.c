@@ -49,7 +49,16 @@ static void format_peer(const struct sockaddr *a, char *out, size_t n)
     }
     char num[12];
     chim__utoa(port, num);
-    size_t len = chim__strlcpy(out, ip, n);
+    size_t len = 0;
+    if (a && a->sa_family == AF_INET6 && n > 2) { /* [addr]:port, as in URLs */
+        out[len++] = '[';
+        len += chim__strlcpy(out + len, ip, n - len);
+        if (len + 1 < n)
+            out[len++] = ']';
+        out[len < n ? len : n - 1] = 0;
+    } else {
+        len = chim__strlcpy(out, ip, n);
+    }
     if (len + 1 < n) {
         out[len++] = ':';
         chim__strlcpy(out + len, num, n - len);
@@ -173,6 +182,13 @@ void chim__net_close_range(unsigned first, unsigned last)
         }
         chim__net_closing((int)fd);
     }
+}
+
+void chim__net_stdio(int fd)
+{
+    struct sockaddr_storage peer;
+    if (chim__classify(fd, &peer, -1) != CHIM_FD_IGNORED)
+        STAT(stdio_sockets, 1);
 }
 
 void chim__net_io_uring(void)

@@ -46,6 +46,8 @@ void chim__net_close_range(unsigned first, unsigned last);
 /* A new descriptor for an existing socket (dup): classified on first use. */
 void chim__net_reset(int fd);
 void chim__net_io_uring(void);
+/* fd, a TCP socket or not, was wrapped in a stdio stream (fdopen). */
+void chim__net_stdio(int fd);
 struct chim_conn;
 
 /* Adds the bytes pending on open connections to the counters (exit, and

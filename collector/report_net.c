@@ -311,6 +311,9 @@ static void add_network(cJSON *o, const struct chim_net_stats *st, int io_uring)
     if (st->tls_conns)
         cJSON_AddItemToArray(b, cJSON_CreateString("tls: encrypted connections seen, "
                                                    "their requests are not visible"));
+    if (st->stdio_sockets)
+        cJSON_AddItemToArray(b, cJSON_CreateString("stdio: sockets read or written through "
+                                                   "fdopen streams, their bytes are not visible"));
     if (st->io_uring || io_uring)
         cJSON_AddItemToArray(b, cJSON_CreateString("io_uring: set up by the process, "
                                                    "I/O through it is not visible"));

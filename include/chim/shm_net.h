@@ -59,7 +59,8 @@ struct chim_net_stats {
     uint64_t truncated;       /* inbound responses cut short by the connection's end */
     uint64_t orphans;         /* responses or replies that no request was pending for */
     uint64_t upstream_failed; /* outbound calls whose reply never came whole (closed, reset) */
-    uint64_t reserved[5];
+    uint64_t stdio_sockets;   /* TCP sockets wrapped in stdio streams (fdopen): not followed */
+    uint64_t reserved[4];
 };
 
 /* One inbound (method, route, status class, cache state) or one outbound

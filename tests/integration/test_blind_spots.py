@@ -54,4 +54,54 @@ if subprocess.run(["gcc", "-static", "-o", st, "-x", "c", "-"], input="int main(
     os.unlink(st)
 else:
     print("note: no static libc here; static-binary warning not exercised")
-finish([d, d2])
+# A server that reads and writes its connections through stdio (fdopen,
+# fgets, fputs): glibc's internal calls pass no hook, so nothing is seen;
+# the report says why instead of showing an idle server.
+src = r"""#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((unsigned short)atoi(argv[1]));
+    a.sin_addr.s_addr = htonl(0x7f000001);
+    if (bind(ls, (struct sockaddr *)&a, sizeof a) || listen(ls, 4)) return 1;
+    for (;;) { /* the first connection may be a probe that sends nothing */
+        int c = accept(ls, 0, 0);
+        FILE *in = fdopen(c, "r"), *out = fdopen(dup(c), "w");
+        char line[512];
+        int got = 0;
+        while (fgets(line, sizeof line, in) && strcmp(line, "\r\n") != 0)
+            got = 1;
+        if (got)
+            fputs("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n", out);
+        fclose(out);
+        fclose(in);
+        if (got)
+            return 0;
+    }
+}
+"""
+stdio_srv = "/tmp/chim_stdio_srv"
+if subprocess.run(["gcc", "-O1", "-o", stdio_srv, "-x", "c", "-"], input=src, text=True,
+                  capture_output=True).returncode == 0:
+    d3 = segdir()
+    port = free_port()
+    srv = subprocess.Popen([stdio_srv, str(port)], env=agent_env(d3))
+    check(wait_port(port, srv), "stdio server listens")
+    import urllib.request
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/x", timeout=10).read()
+    srv.wait(timeout=10)
+    spots = report(d3)["network"]["blind_spots"]
+    check(body == b"ok\n" and any(s.startswith("stdio") for s in spots),
+          f"a socket used through stdio is flagged: {spots}")
+    os.unlink(stdio_srv)
+    finish([d, d2, d3])
+else:
+    print("note: no C compiler: the stdio blind spot is not exercised")
+    finish([d, d2])
