@@ -34,16 +34,17 @@ enum {
 };
 
 struct chim_conn {
-    uint32_t next_free; /* pool free list */
-    uint32_t lock;      /* try-lock */
-    uint8_t kind;       /* CHIM_FD_IN / CHIM_FD_OUT */
-    uint8_t proto;      /* CONN_* */
-    uint8_t turn_dir;   /* CONN_TURNS: direction of the current burst */
-    uint8_t reserved;
+    uint32_t next_free;  /* pool free list */
+    uint32_t lock;       /* try-lock */
+    uint8_t kind;        /* CHIM_FD_IN / CHIM_FD_OUT */
+    uint8_t proto;       /* CONN_* */
+    uint8_t turn_dir;    /* CONN_TURNS: direction of the current burst */
+    uint8_t refs;        /* descriptors of this connection beyond the first (dup) */
     uint32_t alloc_tid;  /* inbound: thread that read the request */
     uint64_t alloc_mark; /* inbound: that thread's bytes_allocated then */
     uint64_t turn_first; /* CONN_TURNS: first byte of the request burst */
     uint64_t turn_resp_last;
+    uint64_t sock_ino; /* adopted sockets: the socket's inode (another descriptor of it shares) */
     /* Bytes not yet added to the process counters: flushed once a second,
      * at 64 KiB, and at close (one atomic add instead of one per call). */
     uint64_t pend_in, pend_out, flush_sec;

@@ -206,7 +206,7 @@ EXPORT int dup(int fd)
 {
     int n = REAL(dup, "dup")(fd);
     if (n >= 0 && TRACKING())
-        NOTE(chim__net_reset(n));
+        NOTE(chim__net_dup(fd, n));
     return n;
 }
 
@@ -214,14 +214,20 @@ EXPORT int dup2(int fd, int n)
 {
     if (TRACKING() && fd != n)
         NOTE(chim__net_closing(n));
-    return REAL(dup2, "dup2")(fd, n);
+    int r = REAL(dup2, "dup2")(fd, n);
+    if (r >= 0 && fd != n && TRACKING())
+        NOTE(chim__net_dup(fd, r));
+    return r;
 }
 
 EXPORT int dup3(int fd, int n, int flags)
 {
     if (TRACKING() && fd != n)
         NOTE(chim__net_closing(n));
-    return REAL(dup3, "dup3")(fd, n, flags);
+    int r = REAL(dup3, "dup3")(fd, n, flags);
+    if (r >= 0 && TRACKING())
+        NOTE(chim__net_dup(fd, r));
+    return r;
 }
 
 EXPORT int close_range(unsigned first, unsigned last, int flags)
@@ -468,7 +474,7 @@ EXPORT long syscall(long nr, ...)
     if (TRACKING())
         NOTE(raw_descriptor_call(nr, a, b, c));
     long r = REAL(syscall, "syscall")(nr, a, b, c, d, e, f);
-    if (nr == SYS_dup && r >= 0 && TRACKING())
-        NOTE(chim__net_reset((int)r));
+    if ((nr == SYS_dup || nr == SYS_dup2 || nr == SYS_dup3) && r >= 0 && r != a && TRACKING())
+        NOTE(chim__net_dup((int)a, (int)r));
     return r;
 }

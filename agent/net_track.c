@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "net_conn.h"
@@ -114,7 +115,36 @@ void chim__net_opened(int fd, int kind, const struct sockaddr *peer)
     attach(e, kind, peer);
 }
 
-/* A socket first seen in mid-life (inherited, opened before load). */
+/* e joins connection id as one more descriptor of it, if it can. */
+static int share(struct chim_fdent *e, uint32_t id)
+{
+    struct chim_conn *c = chim__conn_get(id);
+    uint8_t r = c ? __atomic_load_n(&c->refs, __ATOMIC_RELAXED) : 255;
+    do {
+        if (r == 255)
+            return 0;
+    } while (!__atomic_compare_exchange_n(&c->refs, &r, (uint8_t)(r + 1), 1, __ATOMIC_ACQ_REL,
+                                          __ATOMIC_RELAXED));
+    e->conn = id;
+    __atomic_store_n(&e->kind, c->kind, __ATOMIC_RELEASE);
+    return 1;
+}
+
+/* The connection already followed for the socket of inode ino (another
+ * descriptor adopted it: inetd's stdin and stdout), or 0. */
+static uint32_t conn_of_inode(uint64_t ino)
+{
+    uint32_t hi = __atomic_load_n(&chim__conn_pool_hi, __ATOMIC_RELAXED);
+    for (uint32_t id = 1; ino && id <= hi; id++) {
+        struct chim_conn *c = chim__conn_get(id);
+        if (c && __atomic_load_n(&c->sock_ino, __ATOMIC_RELAXED) == ino)
+            return id;
+    }
+    return 0;
+}
+
+/* A socket first seen in mid-life (inherited, opened before load); a
+ * second descriptor of a socket already followed shares its connection. */
 static struct chim_fdent *adopt(int fd, int dir)
 {
     struct chim_fdent *e = chim__fdent(fd, 1);
@@ -126,9 +156,27 @@ static struct chim_fdent *adopt(int fd, int dir)
         e->kind = CHIM_FD_IGNORED;
         return e;
     }
+    struct stat st;
+    uint64_t ino = fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+    uint32_t same = conn_of_inode(ino);
+    if (same && share(e, same))
+        return e;
     STAT(adopted, 1);
     attach(e, kind, (const struct sockaddr *)&peer);
+    struct chim_conn *c = chim__conn_get(e->conn);
+    if (c && e->kind != CHIM_FD_IGNORED)
+        __atomic_store_n(&c->sock_ino, ino, __ATOMIC_RELAXED);
     return e;
+}
+
+void chim__net_dup(int from, int to)
+{
+    struct chim_fdent *f = chim__fdent(from, 0), *t = chim__fdent(to, 1);
+    if (!t)
+        return;
+    detach(t);
+    if (f && (f->kind == CHIM_FD_IN || f->kind == CHIM_FD_OUT) && share(t, f->conn))
+        return;
 }
 
 static void finish_conn(struct chim_conn *c, uint64_t now);
@@ -151,6 +199,13 @@ static void detach(struct chim_fdent *e)
     struct chim_conn *c = chim__conn_get(id);
     if (!c)
         return;
+    uint8_t r = __atomic_load_n(&c->refs, __ATOMIC_RELAXED);
+    while (r && !__atomic_compare_exchange_n(&c->refs, &r, (uint8_t)(r - 1), 1, __ATOMIC_ACQ_REL,
+                                             __ATOMIC_RELAXED))
+        ;
+    if (r) /* another descriptor still has it */
+        return;
+    __atomic_store_n(&c->sock_ino, 0, __ATOMIC_RELAXED);
     if (chim__conn_trylock(c)) {
         uint64_t now = mono_ns();
         chim__net_tick(c, now);

@@ -45,6 +45,9 @@ void chim__net_closing(int fd);
 void chim__net_close_range(unsigned first, unsigned last);
 /* A new descriptor for an existing socket (dup): classified on first use. */
 void chim__net_reset(int fd);
+/* to is now a duplicate of from (dup, dup2, dup3): it shares from's
+ * connection, or starts over when from is not one. */
+void chim__net_dup(int from, int to);
 void chim__net_io_uring(void);
 /* fd, a TCP socket or not, was wrapped in a stdio stream (fdopen). */
 void chim__net_stdio(int fd);

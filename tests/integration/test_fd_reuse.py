@@ -214,5 +214,105 @@ else:
     print("note: no C compiler: the SCM_RIGHTS case is not run")
     dirs = [d, d3]
 
+# One connection on two descriptors: a request read on stdin and answered
+# on stdout (inetd style: a plain parent accepts and execs the handler with
+# the socket on 0 and 1), and a server that reads the socket and writes a
+# dup() of it. Each descriptor had a parser of its own, so neither saw an
+# exchange: nothing was reported.
+PARENT = r'''
+import os, socket, sys
+port, n, child = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", port))
+ls.listen(8)
+print("ready", flush=True)
+for i in range(n):
+    c, _ = ls.accept()
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(c.fileno(), 0)
+        os.dup2(c.fileno(), 1)
+        c.close()
+        ls.close()
+        env = dict(os.environ, LD_PRELOAD=os.environ["CHIM_TEST_AGENT"])
+        os.execve(sys.executable, [sys.executable, child], env)
+    c.close()
+    os.waitpid(pid, 0)
+'''
+CHILD = r'''
+import os
+buf = b""
+while True:
+    while b"\r\n\r\n" not in buf:
+        d = os.read(0, 4096)
+        if not d:
+            os._exit(0)
+        buf += d
+    head, buf = buf.split(b"\r\n\r\n", 1)
+    os.write(1, b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+'''
+for name, text in (("parent.py", PARENT), ("child.py", CHILD)):
+    with open(os.path.join(work, name), "w") as f:
+        f.write(text)
+d4 = segdir()
+dirs.append(d4)
+port4 = free_port()
+env = agent_env(d4)
+env["CHIM_TEST_AGENT"] = env.pop("LD_PRELOAD")
+p = subprocess.Popen([sys.executable, os.path.join(work, "parent.py"), str(port4), "3",
+                      os.path.join(work, "child.py")], env=env, stdout=subprocess.PIPE, text=True)
+p.stdout.readline()
+codes = [get(port4, f"/i{i}")[0] for i in range(3)]
+p.wait(timeout=20)
+h = report(d4)["http_server"]
+check(codes == [200] * 3 and h["requests"] == 3,
+      f"inetd style, read on stdin and written on stdout: 3 requests ({codes}, {h['requests']})")
+
+if CC:
+    dup_c = os.path.join(work, "dupsrv.c")
+    with open(dup_c, "w") as f:
+        f.write(r'''#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[1]))};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    if (bind(ls, (void *)&a, sizeof a) || listen(ls, 16)) return 1;
+    write(1, "ready\n", 6);
+    for (int i = 0; i < atoi(argv[2]); i++) {
+        int c = accept(ls, 0, 0), w = dup(c); /* read on c, answer on w */
+        char buf[4096];
+        size_t have = 0;
+        ssize_t r;
+        while (!memmem(buf, have, "\r\n\r\n", 4) && (r = recv(c, buf + have, sizeof buf - have, 0)) > 0)
+            have += (size_t)r;
+        static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
+        if (write(w, resp, sizeof resp - 1) < 0) return 2;
+        close(w);
+        close(c);
+    }
+    return 0;
+}
+''')
+    dupsrv = os.path.join(work, "dupsrv")
+    subprocess.run([CC, "-D_GNU_SOURCE", "-O1", dup_c, "-o", dupsrv], check=True)
+    d5 = segdir()
+    dirs.append(d5)
+    port5 = free_port()
+    p = subprocess.Popen([dupsrv, str(port5), "3"], env=agent_env(d5), stdout=subprocess.PIPE,
+                         text=True)
+    p.stdout.readline()
+    codes = [get(port5, f"/d{i}")[0] for i in range(3)]
+    p.wait(timeout=20)
+    h = report(d5)["http_server"]
+    check(codes == [200] * 3 and h["requests"] == 3,
+          f"read on a socket, answered on its dup(): 3 requests ({codes}, {h['requests']})")
+
 shutil.rmtree(work, ignore_errors=True)
 finish(dirs)
