@@ -1168,10 +1168,16 @@ static size_t line_done(struct chim_http_conn *c, struct chim__http_stream *s, i
     return k;
 }
 
-/* "METHOD SP target SP HTTP/1.d" with an origin-form or '*' target. */
-static size_t request_line(struct chim_http_conn *c, struct chim__http_stream *s,
-                           const unsigned char *p, size_t n, uint64_t now, chim_http_cb cb,
-                           void *ctx)
+/* A request line, as scanned: method p[0..m), path p[m + 1..q). */
+struct rline {
+    size_t m, q;
+    uint64_t packed; /* the method's first (up to) 8 bytes, little-endian */
+};
+
+/* "METHOD SP target SP HTTP/1.d" with an origin-form or '*' target at p:
+ * the line's length with its end, or 0 (not whole here, or not taken by
+ * this path). Changes no state. */
+static size_t rl_scan(const unsigned char *p, size_t n, struct rline *r)
 {
     size_t m = 0, q, e;
     if (n >= 4 && ld32(p) == PK4('G', 'E', 'T', ' ')) /* the usual method */
@@ -1206,7 +1212,7 @@ path_end:
     if (e + 9 >= n || p[e] != ' ' || memcmp(p + e + 1, "HTTP/1.", 7) != 0 || !is_digit(p[e + 8]))
         return 0;
     size_t el = eol_len(p, e + 9, n);
-    if (!el || !fits(s, e + 9 + el))
+    if (!el)
         return 0;
     uint64_t packed = 0;
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -1216,35 +1222,64 @@ path_end:
 #endif
         for (size_t i = 0; i < m && i < 8; i++)
             packed |= (uint64_t)p[i] << (8 * i);
-    s->remain = packed;
-    set_method(c, m <= 8 ? method_code(packed, (unsigned)m) : M_OTHER);
-    path_run(c, p + m + 1, q - m - 1);
-    s->pos = 8;
-    return line_done(c, s, 1, e + 9 + el, L_REQLINE, now, cb, ctx);
+    r->m = m;
+    r->q = q;
+    r->packed = packed;
+    return e + 9 + el;
 }
 
-/* "HTTP/1.d SSS[ reason]". */
-static size_t status_line(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
-                          const unsigned char *p, size_t n, uint64_t now, chim_http_cb cb,
-                          void *ctx)
+/* The method and path of a scanned request line, into the current request. */
+static void rl_apply(struct chim_http_conn *c, const unsigned char *p, const struct rline *r)
+{
+    set_method(c, r->m <= 8 ? method_code(r->packed, (unsigned)r->m) : M_OTHER);
+    path_run(c, p + r->m + 1, r->q - r->m - 1);
+}
+
+static size_t request_line(struct chim_http_conn *c, struct chim__http_stream *s,
+                           const unsigned char *p, size_t n, uint64_t now, chim_http_cb cb,
+                           void *ctx)
+{
+    struct rline r;
+    size_t k = rl_scan(p, n, &r);
+    if (!k || !fits(s, k))
+        return 0;
+    s->remain = r.packed;
+    rl_apply(c, p, &r);
+    s->pos = 8;
+    return line_done(c, s, 1, k, L_REQLINE, now, cb, ctx);
+}
+
+/* "HTTP/1.d SSS[ reason]" at p: the line's length with its end, the
+ * status in *st, or 0. Changes no state. */
+static size_t sl_scan(const unsigned char *p, size_t n, uint16_t *st)
 {
     if (n < 13 || memcmp(p, "HTTP/1.", 7) != 0 || !is_digit(p[7]) || p[8] != ' ' || p[9] < '1' ||
         p[9] > '9' || !is_digit(p[10]) || !is_digit(p[11]))
         return 0;
     size_t e = p[12] == ' ' ? 13 + find_eol(p + 13, n - 13) : 12;
     size_t el = eol_len(p, e, n);
-    if (!el || !fits(s, e + el))
+    if (!el)
         return 0;
-    s->status = (uint16_t)((p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0'));
-    s->pos = 3;
-    return line_done(c, s, is_req, e + el, L_STATUS, now, cb, ctx);
+    *st = (uint16_t)((p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0'));
+    return e + el;
 }
 
-/* Content-Length value v[0..n) as cl_char and header_end would take it:
- * 1 with the value in *val and *vend set when a blank followed the digits,
- * or 0 (the byte machine then reports the error). */
-static int cl_value(const struct chim__http_stream *s, const unsigned char *v, size_t n,
-                    uint64_t *val, int *vend)
+static size_t status_line(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
+                          const unsigned char *p, size_t n, uint64_t now, chim_http_cb cb,
+                          void *ctx)
+{
+    uint16_t st;
+    size_t k = sl_scan(p, n, &st);
+    if (!k || !fits(s, k))
+        return 0;
+    s->status = st;
+    s->pos = 3;
+    return line_done(c, s, is_req, k, L_STATUS, now, cb, ctx);
+}
+
+/* A Content-Length value v[0..n): digits with blanks around them, into
+ * *val (*vend set when a blank followed the digits); 0 when malformed. */
+static int cl_parse(const unsigned char *v, size_t n, uint64_t *val, int *vend)
 {
     size_t i = 0, d;
     uint64_t x = 0;
@@ -1258,10 +1293,17 @@ static int cl_value(const struct chim__http_stream *s, const unsigned char *v, s
     *vend = i < n;
     while (i < n && is_ws(v[i]))
         i++;
-    if (i < n || ((s->flags & HS_HAVE_CL) && s->clen != x))
-        return 0;
     *val = x;
-    return 1;
+    return i == n;
+}
+
+/* Content-Length value v[0..n) as cl_char and header_end would take it:
+ * 1 with the value in *val and *vend set when a blank followed the digits,
+ * or 0 (the byte machine then reports the error). */
+static int cl_value(const struct chim__http_stream *s, const unsigned char *v, size_t n,
+                    uint64_t *val, int *vend)
+{
+    return cl_parse(v, n, val, vend) && !((s->flags & HS_HAVE_CL) && s->clen != *val);
 }
 
 /* "hex[;ext]" before chunk data (or the last chunk). */
@@ -1508,6 +1550,140 @@ static size_t line_run(struct chim_http_conn *c, struct chim__http_stream *s, in
     return i;
 }
 
+/* ---- whole heads in one step ---------------------------------------------
+ *
+ * The usual case: a message begins at p[0] and its whole head is in the
+ * buffer. The head is scanned first with no state change, then applied at
+ * once, as the line path above leaves the stream after the empty line.
+ * Taken here: an origin-form request line, a status line, header lines
+ * that are not read, Content-Length (in both directions) and a Connection
+ * value of `keep-alive` or `close`. Any other header that is read
+ * (Transfer-Encoding, a client's Host, X-Cache, other Connection values),
+ * a head not whole in the buffer or past the head limit returns 0, and the
+ * line path takes the message from the same byte. The fuzz target feeds
+ * every input whole and byte by byte (which never comes here) and requires
+ * the same exchanges and counters. */
+
+/* What a head's read lines said. */
+struct hscan {
+    uint64_t clen;
+    uint16_t flags; /* HS_HAVE_CL, HS_CLOSE */
+};
+
+/* The value v[0..n) is "close" (any case, blanks around it). */
+static inline int conn_close(const unsigned char *v, size_t n)
+{
+    while (n && is_ws(*v))
+        v++, n--;
+    while (n && is_ws(v[n - 1]))
+        n--;
+    return n == 5 && (ld32(v) | 0x20202020u) == ld32("clos") && (v[4] | 0x20) == 'e';
+}
+
+/* A read header line of kind k with the value v[0..n), into h: 0 when the
+ * line path has to take the head. */
+static int hs_header(struct hscan *h, unsigned k, const unsigned char *v, size_t n)
+{
+    uint64_t x;
+    int vend;
+    if (k == H_CL) {
+        if (!cl_parse(v, n, &x, &vend) || ((h->flags & HS_HAVE_CL) && h->clen != x))
+            return 0;
+        h->clen = x;
+        h->flags |= HS_HAVE_CL;
+        return 1;
+    }
+    if (k == H_CONN) {
+        if (keep_alive(v, n))
+            return 1;
+        if (!conn_close(v, n))
+            return 0;
+        h->flags |= HS_CLOSE;
+        return 1;
+    }
+    return 0;
+}
+
+/* LF bits of p[b..b + 16), or of p[b..n) when fewer are left (n >= 16:
+ * the last load ends at p + n; else byte by byte). */
+static inline unsigned lf_at(const unsigned char *p, size_t b, size_t n)
+{
+    if (b + 16 <= n)
+        return lf_bits(p + b);
+    if (n >= 16)
+        return lf_bits(p + n - 16) >> (16 - (n - b));
+    unsigned m = 0;
+    for (size_t i = b; i < n; i++)
+        m |= (unsigned)(p[i] == '\n') << (i - b);
+    return m;
+}
+
+/* The header lines at p[0..n) up to and including the empty line: their
+ * length, or 0. Lines are found and picked as in head_lines. */
+static size_t hs_lines(const unsigned char *p, size_t n, unsigned want, struct hscan *h)
+{
+    size_t a = 0, b = 0;
+    unsigned m = lf_at(p, 0, n);
+    if (n == 0)
+        return 0;
+    for (;;) {
+        unsigned char ch = p[a];
+        if (name_first[ch] & want) {
+            if (ch == '\n')
+                return a + 1;
+            if (ch != '\r') {
+                unsigned k = read_name(p + a, n - a, want & ~B_EOL);
+                if (k) {
+                    size_t v = a + hlens[k - 1] + 1, e = v + find_end(p + v, n - v, 1);
+                    if (e == n || !hs_header(h, k, p + v, e - (p[e - 1] == '\r') - v))
+                        return 0;
+                }
+            } else if (a + 1 >= n) {
+                return 0;
+            } else if (p[a + 1] == '\n') {
+                return a + 2;
+            } /* CR then another byte: a line that is not read */
+        }
+        while (!m) { /* the line's LF */
+            b += 16;
+            if (b >= n)
+                return 0;
+            m = lf_at(p, b, n);
+        }
+        a = b + (size_t)__builtin_ctz(m) + 1;
+        m &= m - 1;
+        if (a == n)
+            return 0;
+    }
+}
+
+/* A message just begun (begin_message) whose whole head is at p[0..n):
+ * applied in one step; returns its length, or 0 (nothing changed). */
+static size_t whole_head(struct chim_http_conn *c, struct chim__http_stream *s, int is_req,
+                         const unsigned char *p, size_t n, uint64_t now, chim_http_cb cb, void *ctx)
+{
+    struct hscan h = {0, 0};
+    struct rline r;
+    uint16_t st = 0;
+    size_t k, t;
+    if (n > CHIM_HTTP_HEAD_MAX)
+        n = CHIM_HTTP_HEAD_MAX;
+    k = is_req ? rl_scan(p, n, &r) : sl_scan(p, n, &st);
+    if (!k || !(t = hs_lines(p + k, n - k, read_set(c, s) | B_EOL, &h)))
+        return 0;
+    s->flags |= h.flags;
+    s->clen = h.clen;
+    add_bytes(c, is_req, k + t);
+    if (is_req) {
+        rl_apply(c, p, &r);
+        request_headers_done(c, now);
+    } else {
+        s->status = st;
+        response_headers_done(c, now, cb, ctx);
+    }
+    return k + t;
+}
+
 void chim_http_feed(struct chim_http_conn *c, int dir, const char *buf, size_t len, uint64_t now_ns,
                     chim_http_cb cb, void *ctx)
 {
@@ -1524,6 +1700,11 @@ void chim_http_feed(struct chim_http_conn *c, int dir, const char *buf, size_t l
             begin_message(c, s, now_ns);
             if (c->state != CHIM_HTTP_ST_ACTIVE)
                 break;
+            size_t k = whole_head(c, s, is_req, p + i, len - i, now_ns, cb, ctx);
+            if (k) {
+                i += k;
+                continue;
+            }
         }
         if (s->st >= S_BODY) {
             i += step_bulk(c, s, is_req, len - i, now_ns, cb, ctx);
