@@ -38,6 +38,8 @@ int chim__in_agent_text(uintptr_t ip)
 
 uint32_t chim__modmap_gen; /* never reset, not even in a fork child */
 
+static int page_nofp(uint64_t i, uintptr_t ip, uintptr_t lo, uintptr_t hi);
+
 int chim__code_nofp(uintptr_t ip)
 {
     uint64_t n = chim__sec_count[CHIM_SEC_MODULES];
@@ -46,7 +48,7 @@ int chim__code_nofp(uintptr_t ip)
         if (__atomic_load_n(&m[i].state, __ATOMIC_ACQUIRE) != CHIM_LEAK_READY)
             break;
         if (!m[i].unload_gen && ip >= m[i].start && ip < m[i].end)
-            return (m[i].flags & CHIM_MOD_NOFP) != 0;
+            return (m[i].flags & CHIM_MOD_NOFP) != 0 || page_nofp(i, ip, m[i].start, m[i].end);
     }
     return 1; /* not in the map: dlopen'ed since its last refresh, or generated */
 }
@@ -131,21 +133,75 @@ static int in_segment(const struct dl_phdr_info *o, uintptr_t a, size_t n, int e
  * indirect jump or push, maybe after bnd), or _start (xor %ebp,%ebp). */
 static int sets_frame(const uint8_t *f, size_t n)
 {
-    static const uint8_t endbr64[4] = {0xf3, 0x0f, 0x1e, 0xfa}, frame[4] = {0x55, 0x48, 0x89, 0xe5};
+    static const uint8_t endbr64[4] = {0xf3, 0x0f, 0x1e, 0xfa}, mov[3] = {0x48, 0x89, 0xe5};
     if (!memcmp(f, endbr64, 4))
         f += 4, n -= 4;
     if (f[0] == 0xff || f[0] == 0xf2 || (f[0] == 0x31 && f[1] == 0xed))
         return -1;
-    for (size_t i = 0; i + 4 <= n && i < 32; i++)
-        if (!memcmp(f + i, frame, 4))
+    /* `push %rbp` then `mov %rsp,%rbp`: GCC -O2 may schedule other
+     * instructions between them (mallocbench's worker). */
+    int pushed = 0;
+    for (size_t i = 0; i + 3 <= n && i < 32; i++) {
+        pushed |= f[i] == 0x55;
+        if (pushed && !memcmp(f + i, mov, 3))
             return 1;
+    }
+    return 0;
+}
+
+/* Per entry of the module table (same index), agent-private: the search
+ * table of an object whose functions keep frame pointers but for some
+ * (a static library built without them, such as libstdc++.a's operator
+ * new in a -static-libstdc++ program, or an -O2 object linked into a
+ * frame-pointer program). Such an object is judged per code page: a page
+ * keeps them when every function of 64 bytes or more on it does. */
+static struct {
+    const uint8_t *hdr;
+    uint32_t count;
+} mixed[sizeof seen];
+
+/* Start of search-table entry k. */
+static uintptr_t fn_start(const uint8_t *h, uint32_t k)
+{
+    int32_t rel;
+    memcpy(&rel, h + 12 + (size_t)k * 8, 4);
+    return (uintptr_t)h + (uintptr_t)(intptr_t)rel;
+}
+
+static int page_nofp(uint64_t i, uintptr_t ip, uintptr_t lo, uintptr_t hi)
+{
+    const uint8_t *h = mixed[i].hdr;
+    uint32_t n = mixed[i].count, a = 0, b = n;
+    if (!h || n == 0)
+        return 0;
+    uintptr_t page = ip & ~(uintptr_t)4095;
+    while (b - a > 1) { /* the last function starting at or before the page */
+        uint32_t mid = a + (b - a) / 2;
+        if (fn_start(h, mid) <= page)
+            a = mid;
+        else
+            b = mid;
+    }
+    for (uint32_t k = a; k < n; k++) {
+        uintptr_t f = fn_start(h, k), end = k + 1 < n ? fn_start(h, k + 1) : hi;
+        if (f >= page + 4096)
+            break;
+        if (end < f + 64 || f < lo || f + 40 > hi || end <= page)
+            continue;
+        if (sets_frame((const uint8_t *)f, 40) == 0)
+            return 1;
+    }
     return 0;
 }
 
 /* 1 keeps frame pointers, 0 does not, -1 cannot tell (no search table, or
- * one in an encoding other than the linkers' usual: datarel sdata4). */
-static int keeps_frame_pointers(const struct dl_phdr_info *o)
+ * one in an encoding other than the linkers' usual: datarel sdata4). With
+ * 1, *mix is set when some function does not (the object is then judged
+ * per page). */
+static int keeps_frame_pointers(const struct dl_phdr_info *o, const uint8_t **tab, uint32_t *cnt,
+                                int *mix)
 {
+    *mix = 0;
     const ElfW(Phdr) *eh = NULL;
     for (int i = 0; i < o->dlpi_phnum; i++)
         if (o->dlpi_phdr[i].p_type == PT_GNU_EH_FRAME)
@@ -173,6 +229,9 @@ static int keeps_frame_pointers(const struct dl_phdr_info *o)
         looked += r >= 0;
         framed += r > 0;
     }
+    *tab = h;
+    *cnt = count;
+    *mix = framed < looked;
     return looked == 0 ? -1 : framed * 2 >= looked;
 }
 
@@ -293,10 +352,15 @@ static void add_object(struct dl_phdr_info *o, int first)
         return;
     }
     struct chim_module *e = &m[i];
-    if (!(flags & (CHIM_MOD_AGENT | CHIM_MOD_LIBC | CHIM_MOD_LDSO | CHIM_MOD_VDSO)) &&
-        keeps_frame_pointers(o) == 0) {
+    const uint8_t *tab = NULL;
+    uint32_t cnt = 0;
+    int mix = 0, keeps = -1;
+    if (!(flags & (CHIM_MOD_AGENT | CHIM_MOD_LIBC | CHIM_MOD_LDSO | CHIM_MOD_VDSO)))
+        keeps = keeps_frame_pointers(o, &tab, &cnt, &mix);
+    if (keeps == 0)
         flags |= CHIM_MOD_NOFP;
-    }
+    mixed[i].hdr = keeps == 1 && mix ? tab : NULL;
+    mixed[i].count = keeps == 1 && mix ? cnt : 0;
     e->state = CHIM_LEAK_WRITING;
     e->flags = flags;
     e->start = lo;
@@ -313,6 +377,8 @@ static void add_object(struct dl_phdr_info *o, int first)
     seen[i] = 1;
     if (flags & CHIM_MOD_NOFP)
         chim__debug("no frame pointers (libunwind in auto mode): ", e->path);
+    else if (mixed[i].hdr)
+        chim__debug("frame pointers but in some functions (judged per page): ", e->path);
 }
 
 static int refresh_cb(struct dl_phdr_info *o, size_t size, void *arg)

@@ -386,6 +386,10 @@ static int runtime_stack(const struct lstack *s)
     for (int i = 0; i < s->nframes; i++)
         if (s->frames[i].mflags & CHIM_MOD_LDSO)
             return 1;
+    /* libstdc++'s exception-handling pool, made at start-up; linked
+     * statically, its allocation is the executable's own frame. */
+    if (!strcmp(s->frames[s->site_at].function, "_GLOBAL__sub_I_eh_alloc.cc"))
+        return 1;
     /* The frames that allocated for the site (all of them when every frame
      * is the runtime's, as a frame-pointer walk through libc leaves it). */
     int upto = s->site_at ? s->site_at : allocating_frame(&s->frames[0]) ? s->nframes : 0;

@@ -781,5 +781,61 @@ int main() {
     check(("leak_arr()", 6, "leak", 1) in got and ("leak_new()", 5, "leak", 1) in got,
           f"C++ new: each leak at its own caller ({got})")
     dirs.append(d4)
+    # A frame-pointer program linked with -static-libstdc++: operator new,
+    # built without frame pointers, is inside the executable (judged to keep
+    # them as a whole): its callers were skipped (make_obj lost, the site
+    # was leak_objs). Such an object is now judged per code page.
+    cpp2 = os.path.join(work, "staticcxx.cpp")
+    # Enough functions of the program's own (with frame pointers) that the
+    # executable as a whole is judged to keep them.
+    pads = "".join(f"__attribute__((noinline)) int pad{k}(int x) {{ int b[16]; for (int i = 0; "
+                   f"i < 16; i++) b[i] = x * i + {k}; sink = b[x & 15]; return b[3] + sink; }}\n"
+                   for k in range(600))
+    calls = " ".join(f"t += pad{k}(argc);" for k in range(600))
+    with open(cpp2, "w") as f:
+        f.write("""struct Obj { char b[64]; };
+static Obj *keep[200];
+volatile int sink;
+""" + pads + """__attribute__((noinline)) Obj *make_obj() { return new Obj; }
+__attribute__((noinline)) void leak_objs() { for (int i = 0; i < 200; i++) keep[i] = make_obj(); }
+int main(int argc, char **) { int t = 0; if (argc > 5) { """ + calls + """ }
+    leak_objs(); for (int i = 0; i < 200; i++) keep[i] = 0; return t; }
+""")
+    exe2 = os.path.join(work, "staticcxx")
+    if subprocess.run([CXX, "-g", "-O0", "-fno-omit-frame-pointer", "-static-libstdc++", cpp2,
+                       "-o", exe2], capture_output=True).returncode == 0:
+        d6 = segdir()
+        subprocess.run([exe2], env=agent_env(d6, CHIM_MODE="full"), check=True)
+        got = sorted((s["function"], s["count"]) for s in sites(d6))
+        check(got == [("make_obj()", 200)], f"-static-libstdc++: the site is new's caller, "
+              f"libstdc++'s emergency pool is the runtime's ({got})")
+        dirs.append(d6)
+    else:
+        print("note: no libstdc++.a: -static-libstdc++ not checked")
+
+# An object built -O2 (no frame pointers) linked into a frame-pointer
+# program: the walk from its function skipped its caller (caller_a).
+mixsrc = os.path.join(work, "mixutil.c")
+with open(mixsrc, "w") as f:
+    f.write("#include <stdlib.h>\n__attribute__((noinline)) void *util_alloc(size_t n) "
+            "{ char *p = malloc(n); p[0] = 1; p[n - 1] = 2; return p; }\n")
+mixobj = os.path.join(work, "mixutil.o")
+subprocess.run([CC, "-O2", "-fomit-frame-pointer", "-c", mixsrc, "-o", mixobj], check=True)
+mix = build("mixmain", """#include <stdio.h>
+#include <stdlib.h>
+void *util_alloc(size_t);
+static void *keep[300];
+static volatile int sink;
+__attribute__((noinline)) void caller_a(int n) { for (int i = 0; i < n; i++) keep[i] = util_alloc(100); sink = 0; }
+__attribute__((noinline)) void caller_b(int n) { caller_a(n); sink = 1; }
+int main(void) { caller_b(300); printf("%p\\n", keep[0]); for (int i = 0; i < 300; i++) keep[i] = 0; return 0; }
+""", mixobj)
+dmix = segdir()
+subprocess.run([mix], env=agent_env(dmix, CHIM_MODE="full"), check=True, capture_output=True)
+out = subprocess.run([COLLECT, "leaks", "--dir", dmix, "--folded"], capture_output=True, text=True,
+                     check=True).stdout.split()
+check("main;caller_b;caller_a;util_alloc" in out,
+      f"an -O2 object in a frame-pointer program: its caller is kept ({out})")
+dirs.append(dmix)
 shutil.rmtree(work, ignore_errors=True)
 finish(dirs)
