@@ -48,7 +48,8 @@ int chim__code_nofp(uintptr_t ip)
         if (__atomic_load_n(&m[i].state, __ATOMIC_ACQUIRE) != CHIM_LEAK_READY)
             break;
         if (!m[i].unload_gen && ip >= m[i].start && ip < m[i].end)
-            return (m[i].flags & CHIM_MOD_NOFP) != 0 || page_nofp(i, ip, m[i].start, m[i].end);
+            return (m[i].flags & (CHIM_MOD_NOFP | CHIM_MOD_LDSO)) != 0 ||
+                   page_nofp(i, ip, m[i].start, m[i].end);
     }
     return 1; /* not in the map: dlopen'ed since its last refresh, or generated */
 }

@@ -70,6 +70,40 @@ static __attribute__((noinline)) int lu_walk(uintptr_t ra, uint64_t *ips, int ma
     return n;
 }
 
+/* Per thread, the answers for the last code pages asked about, 16 ways
+ * by page: (page | generation) << 1 | no frame pointers. Two call sites
+ * on alternating pages no longer miss every time; a walk asks about each
+ * of its frames' pages. */
+#define PAGE_WAYS 32
+static CHIM_TLS uintptr_t page_cache[PAGE_WAYS];
+
+static inline uintptr_t page_key(uintptr_t ip, uint32_t gen)
+{
+    return ip >> 12 | (uintptr_t)gen << 40;
+}
+
+/* Whether code at ip is unwound by libunwind in auto mode: libc and
+ * libstdc++ (operator new's callers), and objects without frame pointers
+ * (leak_modules.c); the answer is remembered for ip's page. */
+static __attribute__((noinline)) void nofp_lookup(uintptr_t ip, uint32_t gen)
+{
+    uintptr_t k = page_key(ip, gen);
+    int lu = chim__in_libc_text(ip) || chim__in_cxx_text(ip) || chim__code_nofp(ip);
+    page_cache[k % PAGE_WAYS] = k << 1 | (uintptr_t)lu;
+}
+
+/* Whether a frame-pointer walk must not go on past a return into ret: its
+ * code keeps no frame pointers (or its page may hold such code). */
+static inline int page_lu(uintptr_t ret, uint32_t gen)
+{
+    uintptr_t k = page_key(ret, gen), e = page_cache[k % PAGE_WAYS];
+    if (CHIM_UNLIKELY(e >> 1 != k)) {
+        nofp_lookup(ret, gen);
+        e = page_cache[k % PAGE_WAYS];
+    }
+    return (int)(e & 1);
+}
+
 /* Frame pointers, checked: each frame above the last, inside the stack,
  * 16-byte aligned (the x86-64 ABI keeps rbp so after `push rbp`). `fp` is
  * the host's frame (0: start from this function's own). */
@@ -77,38 +111,55 @@ static __attribute__((noinline)) int lu_walk(uintptr_t ra, uint64_t *ips, int ma
  * walk reaches it, below a thread's start routine (learnt: see
  * libc_frame_walk); a return into libc anywhere else is a callback's
  * caller's. */
-static uintptr_t root_ret[2];
+#define ROOTS 4
+static uintptr_t root_ret[ROOTS];
 
-/* `*in_libc`: a return address into the C library met on the way other
- * than the roots' (0 if none): the walk passed a callback's caller. */
+static inline int is_root(uintptr_t ret)
+{
+    return ret == root_ret[0] || ret == root_ret[1] || ret == root_ret[2] || ret == root_ret[3];
+}
+
+/* `*in_libc` (auto mode, `gen` the module map's generation): a return
+ * into code that keeps no frame pointers (libc, libstdc++, objects judged
+ * without them) met on the way other than the roots' (0 if none): the
+ * frame it leads to cannot be trusted, the walk stops there. */
 static inline __attribute__((always_inline)) int fp_walk(uintptr_t ra, uintptr_t fp, uint64_t *ips,
-                                                         int max, uintptr_t *in_libc)
+                                                         int max, uintptr_t *in_libc, uint32_t gen,
+                                                         int check)
 {
     uintptr_t here = (uintptr_t)__builtin_frame_address(0);
     uintptr_t hi = stack_hi, alo = chim__text.agent_lo, ahi = chim__text.agent_hi;
-    uintptr_t llo = chim__text.libc_lo, llen = chim__text.libc_hi - llo, seen = 0;
+    uintptr_t seen = 0;
     int n = 0;
     ips[n++] = ra;
     if (!fp)
         fp = here;
     else if (fp <= here)
         return n; /* not a frame pointer: the host was built without them */
+    int steps = 0;
     while (n < max) {
         if (fp & 15 || fp + 16 > hi)
             break;
+        steps++;
         uintptr_t next = ((const uintptr_t *)fp)[0];
         uintptr_t ret = ((const uintptr_t *)fp)[1];
         if (ret < 4096)
             break;
         if (ret - alo >= ahi - alo) /* not the agent's own frame */
             ips[n++] = ret;
-        if (CHIM_UNLIKELY(ret - llo < llen) && ret != root_ret[0] && ret != root_ret[1])
-            seen = ret;
+        else if (check)
+            break; /* the agent's thread start (its code keeps no frame pointers) */
+        if (check && CHIM_UNLIKELY(page_lu(ret, gen))) {
+            if (!is_root(ret))
+                seen = ret;
+            break; /* below main or a thread's start: nothing more to read */
+        }
         if (next <= fp || next - fp > (64u << 20))
             break;
         fp = next;
     }
-    *in_libc = seen;
+    /* 1: no frame passed the checks (the host's caller keeps none) */
+    *in_libc = seen ? seen : steps == 0;
     return n;
 }
 
@@ -133,27 +184,6 @@ static inline int know_stack(void)
     return CHIM_LIKELY(stack_hi != 0) || know_stack_slow();
 }
 
-/* Per thread, the answers for the last code pages asked about, 16 ways
- * by page: (page | generation) << 1 | no frame pointers. Two call sites
- * on alternating pages no longer miss every time. */
-#define PAGE_WAYS 16
-static CHIM_TLS uintptr_t page_cache[PAGE_WAYS];
-
-static inline uintptr_t page_key(uintptr_t ip, uint32_t gen)
-{
-    return ip >> 12 | (uintptr_t)gen << 40;
-}
-
-/* Whether code at ip is unwound by libunwind in auto mode: libc and
- * libstdc++ (operator new's callers), and objects without frame pointers
- * (leak_modules.c); the answer is remembered for ip's page. */
-static __attribute__((noinline)) void nofp_lookup(uintptr_t ip, uint32_t gen)
-{
-    uintptr_t k = page_key(ip, gen);
-    int lu = chim__in_libc_text(ip) || chim__in_cxx_text(ip) || chim__code_nofp(ip);
-    page_cache[k % PAGE_WAYS] = k << 1 | (uintptr_t)lu;
-}
-
 /* The frame-pointer walk passed a return into libc (ret): libunwind
  * instead. When that return is the C runtime's below main (libunwind's
  * walk ends within two frames after it: __libc_start_main, _start), it is
@@ -173,7 +203,13 @@ static __attribute__((noinline)) int libc_frame_walk(uintptr_t ra, uint64_t *ips
     int n = lu_walk(ra, ips, max);
     for (int i = 1; i < n; i++)
         if (ips[i] == ret && n - i <= 3 && n < max && !sigreturn_at(ret))
-            __atomic_store_n(&root_ret[root_ret[0] != 0], ret, __ATOMIC_RELAXED);
+            for (int r = 0; r < ROOTS; r++) {
+                uintptr_t cur = __atomic_load_n(&root_ret[r], __ATOMIC_RELAXED);
+                if (cur == ret ||
+                    (!cur && __atomic_compare_exchange_n(&root_ret[r], &cur, ret, 0,
+                                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED)))
+                    break;
+            }
     return n;
 }
 
@@ -209,13 +245,14 @@ int chim__unwind(uintptr_t ra, uintptr_t fp, uint64_t *ips, int max)
         return 1;
     }
     uintptr_t in_libc = 0;
-    int n = fp_walk(ra, fp, ips, max, &in_libc);
     if (u != CHIM_UNWIND_AUTO || !unw_bt)
-        return n;
-    /* A checked walk always passes at least one more frame (main's return
-     * into libc, a thread's into the agent's start wrapper): one frame means
-     * the host's caller keeps no frame pointer (-O2 code): libunwind. */
-    if (CHIM_UNLIKELY(n == 1) && max > 1)
+        return fp_walk(ra, fp, ips, max, &in_libc, 0, 0);
+    uint32_t gen = __atomic_load_n(&chim__modmap_gen, __ATOMIC_ACQUIRE);
+    int n = fp_walk(ra, fp, ips, max, &in_libc, gen, 1);
+    /* A checked walk always reads at least the caller's frame (its return
+     * into main's caller in libc, or into the agent's thread start): none
+     * means the host's caller keeps no frame pointer (-O2 code): libunwind. */
+    if (CHIM_UNLIKELY(in_libc == 1) && max > 1)
         return lu_walk(ra, ips, max);
     /* A walk that met a return into libc other than main's passed a
      * callback's caller (qsort's comparator, a pthread_once routine, a
