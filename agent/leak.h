@@ -99,6 +99,8 @@ extern uint32_t chim__modmap_gen;
 /* ip's code keeps no frame pointers: its object was judged so when it was
  * recorded (CHIM_MOD_NOFP), or the map does not know it. */
 int chim__code_nofp(uintptr_t ip);
+/* ip is in a loaded object's code (the module map knows it). */
+int chim__code_known(uintptr_t ip);
 /* Calls fn for each writable PT_LOAD of every loaded object except the
  * agent (the scan's data/bss roots) and for the calling thread's TLS block
  * of each; `libc` is set for the C library's (its allocator's state). */

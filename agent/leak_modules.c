@@ -40,6 +40,19 @@ uint32_t chim__modmap_gen; /* never reset, not even in a fork child */
 
 static int page_nofp(uint64_t i, uintptr_t ip, uintptr_t lo, uintptr_t hi);
 
+int chim__code_known(uintptr_t ip)
+{
+    uint64_t n = chim__sec_count[CHIM_SEC_MODULES];
+    const struct chim_module *m = chim__sec_base[CHIM_SEC_MODULES];
+    for (uint64_t i = 0; m && i < n; i++) {
+        if (__atomic_load_n(&m[i].state, __ATOMIC_ACQUIRE) != CHIM_LEAK_READY)
+            break;
+        if (!m[i].unload_gen && ip >= m[i].start && ip < m[i].end)
+            return 1;
+    }
+    return 0;
+}
+
 int chim__code_nofp(uintptr_t ip)
 {
     uint64_t n = chim__sec_count[CHIM_SEC_MODULES];

@@ -74,8 +74,19 @@ static __attribute__((noinline)) int lu_walk(uintptr_t ra, uint64_t *ips, int ma
  * by page: (page | generation) << 1 | no frame pointers. Two call sites
  * on alternating pages no longer miss every time; a walk asks about each
  * of its frames' pages. */
-#define PAGE_WAYS 32
+#define PAGE_WAYS 64
 static CHIM_TLS uintptr_t page_cache[PAGE_WAYS];
+/* Behind it, one table for the process: a page is judged once (an object
+ * judged per page costs a search of its unwind table and a look at each
+ * function on the page), whichever thread asks. Entries are whole words,
+ * written and read relaxed: a lost or overwritten one is judged again. */
+#define PAGE_SHARED 4096
+static uintptr_t page_shared[PAGE_SHARED];
+
+static inline unsigned page_slot(uintptr_t k, unsigned ways)
+{
+    return (unsigned)((k * 0x9E3779B97F4A7C15ull) >> 40) & (ways - 1);
+}
 
 static inline uintptr_t page_key(uintptr_t ip, uint32_t gen)
 {
@@ -88,18 +99,24 @@ static inline uintptr_t page_key(uintptr_t ip, uint32_t gen)
 static __attribute__((noinline)) void nofp_lookup(uintptr_t ip, uint32_t gen)
 {
     uintptr_t k = page_key(ip, gen);
-    int lu = chim__in_libc_text(ip) || chim__in_cxx_text(ip) || chim__code_nofp(ip);
-    page_cache[k % PAGE_WAYS] = k << 1 | (uintptr_t)lu;
+    uintptr_t *g = &page_shared[page_slot(k, PAGE_SHARED)],
+              e = __atomic_load_n(g, __ATOMIC_RELAXED);
+    if (e >> 1 != k) {
+        int lu = chim__in_libc_text(ip) || chim__in_cxx_text(ip) || chim__code_nofp(ip);
+        e = k << 1 | (uintptr_t)lu;
+        __atomic_store_n(g, e, __ATOMIC_RELAXED);
+    }
+    page_cache[page_slot(k, PAGE_WAYS)] = e;
 }
 
 /* Whether a frame-pointer walk must not go on past a return into ret: its
  * code keeps no frame pointers (or its page may hold such code). */
 static inline int page_lu(uintptr_t ret, uint32_t gen)
 {
-    uintptr_t k = page_key(ret, gen), e = page_cache[k % PAGE_WAYS];
+    uintptr_t k = page_key(ret, gen), e = page_cache[page_slot(k, PAGE_WAYS)];
     if (CHIM_UNLIKELY(e >> 1 != k)) {
         nofp_lookup(ret, gen);
-        e = page_cache[k % PAGE_WAYS];
+        e = page_cache[page_slot(k, PAGE_WAYS)];
     }
     return (int)(e & 1);
 }
@@ -132,6 +149,7 @@ static inline __attribute__((always_inline)) int fp_walk(uintptr_t ra, uintptr_t
     uintptr_t seen = 0;
     int n = 0;
     ips[n++] = ra;
+    *in_libc = 1; /* no frame passed the checks (the host's caller keeps none) */
     if (!fp)
         fp = here;
     else if (fp <= here)
@@ -140,11 +158,11 @@ static inline __attribute__((always_inline)) int fp_walk(uintptr_t ra, uintptr_t
     while (n < max) {
         if (fp & 15 || fp + 16 > hi)
             break;
-        steps++;
         uintptr_t next = ((const uintptr_t *)fp)[0];
         uintptr_t ret = ((const uintptr_t *)fp)[1];
         if (ret < 4096)
             break;
+        steps++;
         if (ret - alo >= ahi - alo) /* not the agent's own frame */
             ips[n++] = ret;
         else if (check)
@@ -158,7 +176,6 @@ static inline __attribute__((always_inline)) int fp_walk(uintptr_t ra, uintptr_t
             break;
         fp = next;
     }
-    /* 1: no frame passed the checks (the host's caller keeps none) */
     *in_libc = seen ? seen : steps == 0;
     return n;
 }
@@ -185,9 +202,11 @@ static inline int know_stack(void)
 }
 
 /* The frame-pointer walk passed a return into libc (ret): libunwind
- * instead. When that return is the C runtime's below main (libunwind's
- * walk ends within two frames after it: __libc_start_main, _start), it is
- * remembered and later walks keep their frame pointers. */
+ * instead. When that return is the C runtime's below main or a thread's
+ * start (libunwind's walk ends one or two frames after it, in known code:
+ * __libc_start_main and _start, or clone3), it is remembered and later
+ * walks keep their frame pointers. A walk that ended in code without
+ * unwind information (generated code) learns nothing. */
 /* ret is libc's signal return trampoline (`mov $15,%rax; syscall`,
  * rt_sigreturn): a handler's caller, never a root, even when libunwind's
  * walk ends just past it (the interrupted code had no unwind information). */
@@ -202,7 +221,8 @@ static __attribute__((noinline)) int libc_frame_walk(uintptr_t ra, uint64_t *ips
 {
     int n = lu_walk(ra, ips, max);
     for (int i = 1; i < n; i++)
-        if (ips[i] == ret && n - i <= 3 && n < max && !sigreturn_at(ret))
+        if (ips[i] == ret && n - i >= 2 && n - i <= 3 && n < max && !sigreturn_at(ret) &&
+            chim__code_known((uintptr_t)ips[n - 1]) && chim__code_known((uintptr_t)ips[i + 1]))
             for (int r = 0; r < ROOTS; r++) {
                 uintptr_t cur = __atomic_load_n(&root_ret[r], __ATOMIC_RELAXED);
                 if (cur == ret ||
@@ -234,7 +254,7 @@ int chim__unwind(uintptr_t ra, uintptr_t fp, uint64_t *ips, int max)
          * (nofp_lookup): the answer for its page, kept per thread while the
          * module map stays the same. */
         uint32_t gen = __atomic_load_n(&chim__modmap_gen, __ATOMIC_ACQUIRE);
-        uintptr_t k = page_key(ra, gen), e = page_cache[k % PAGE_WAYS];
+        uintptr_t k = page_key(ra, gen), e = page_cache[page_slot(k, PAGE_WAYS)];
         if (CHIM_UNLIKELY(e >> 1 != k))
             return unwind_after_lookup(ra, fp, ips, max, gen);
         if ((e & 1) || !know_stack())

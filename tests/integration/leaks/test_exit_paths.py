@@ -837,5 +837,36 @@ out = subprocess.run([COLLECT, "leaks", "--dir", dmix, "--folded"], capture_outp
 check("main;caller_b;caller_a;util_alloc" in out,
       f"an -O2 object in a frame-pointer program: its caller is kept ({out})")
 dirs.append(dmix)
+
+# A function under 64 bytes built -O2 (so never looked at) that uses %rbp
+# as a scratch register, in a program of frame-pointer functions: its
+# %rbp is no frame pointer, the walk cannot start, and the stack must come
+# from libunwind (it was the allocating function alone for a while today).
+smallsrc = os.path.join(work, "smallutil.c")
+with open(smallsrc, "w") as f:
+    f.write("#include <stdlib.h>\n#include <string.h>\nvoid *xmalloc_tagged(size_t n, int tag) "
+            "{ char *p = malloc(n); memset(p, tag, n); return p; }\n")
+smallobj = os.path.join(work, "smallutil.o")
+subprocess.run([CC, "-O2", "-fomit-frame-pointer", "-c", smallsrc, "-o", smallobj], check=True)
+fillers = "".join(f"__attribute__((noinline)) int filler{k}(int x) {{ char b[64]; for (int j = 0; "
+                  f"j < 64; j++) b[j] = x + j * {k}; sink += b[x & 63]; return b[(x * 7) & 63]; }}\n"
+                  for k in range(100))
+small = build("smallmain", """#include <stdio.h>
+#include <stdlib.h>
+volatile int sink;
+void *xmalloc_tagged(size_t n, int tag);
+static void *keep[3];
+""" + fillers + """__attribute__((noinline)) void load_config(void) { for (int i = 0; i < 3; i++) keep[i] = xmalloc_tagged(1000, 1); sink++; }
+__attribute__((noinline)) void init(void) { load_config(); sink++; }
+int main(int argc, char **argv) { int t = 0; if (argc > 5) t = filler0(argc) + filler99(argc);
+    init(); printf("%p\\n", keep[0]); for (int i = 0; i < 3; i++) keep[i] = 0; return t; }
+""", "-O2", smallobj)
+dsm = segdir()
+subprocess.run([small], env=agent_env(dsm, CHIM_MODE="full"), check=True, capture_output=True)
+out = subprocess.run([COLLECT, "leaks", "--dir", dsm, "--folded"], capture_output=True, text=True,
+                     check=True).stdout.split()
+check("main;init;load_config;xmalloc_tagged" in out,
+      f"a small -O2 function in a frame-pointer program: its callers are kept ({out})")
+dirs.append(dsm)
 shutil.rmtree(work, ignore_errors=True)
 finish(dirs)
