@@ -40,6 +40,7 @@ struct chim_conn {
     uint8_t proto;       /* CONN_* */
     uint8_t turn_dir;    /* CONN_TURNS: direction of the current burst */
     uint8_t refs;        /* descriptors of this connection beyond the first (dup) */
+    uint8_t inherited;   /* fork child: the parent's, untouched here since the fork */
     uint32_t alloc_tid;  /* inbound: thread that read the request */
     uint64_t alloc_mark; /* inbound: that thread's bytes_allocated then */
     uint64_t turn_first; /* CONN_TURNS: first byte of the request burst */

@@ -106,6 +106,7 @@ void chim__conn_pool_after_fork(void)
     for (uint32_t i = 0; pool && i < pool_size; i++) {
         pool[i].lock = 0;
         pool[i].pend_in = pool[i].pend_out = 0; /* the parent counts those */
+        pool[i].inherited = 1;
     }
 }
 

@@ -9,6 +9,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -52,6 +53,8 @@ struct real_fns {
     int (*close_range)(unsigned, unsigned, int);
     long (*syscall)(long, ...);
     FILE *(*fdopen)(int, const char *);
+    int (*fcntl)(int, int, ...);
+    int (*fcntl64)(int, int, ...);
 };
 
 static struct real_fns real;
@@ -79,7 +82,7 @@ void chim__net_hooks_resolve(void)
     R(recvmsg, "recvmsg") R(recvmmsg, "recvmmsg") R(send, "send") R(sendto, "sendto");
     R(sendmsg, "sendmsg") R(sendmmsg, "sendmmsg") R(sendfile, "sendfile") R(splice, "splice");
     R(shutdown, "shutdown") R(syscall, "syscall") R(write, "write") R(writev, "writev");
-    R(fdopen, "fdopen");
+    R(fdopen, "fdopen") R(fcntl, "fcntl") R(fcntl64, "fcntl64");
 #undef R
 }
 
@@ -414,6 +417,40 @@ EXPORT ssize_t splice(int in, loff_t *oin, int out, loff_t *oout, size_t n, unsi
         NOTE(chim__net_opaque(out, CHIM_NET_OUT, (size_t)r, t));
     }
     return r;
+}
+
+/* fcntl's duplicating commands (CPython's socket.dup and os.dup use
+ * F_DUPFD_CLOEXEC): the new descriptor shares the connection, as after
+ * dup(). Every command's third argument goes through as a long: an int or
+ * a pointer, both passed in one register. */
+static int fcntl_call(int (*fn)(int, int, ...), int fd, int cmd, long arg)
+{
+    if (!fn) {
+        errno = ENOSYS;
+        return -1;
+    }
+    int r = fn(fd, cmd, arg);
+    if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && r >= 0 && TRACKING())
+        NOTE(chim__net_dup(fd, r));
+    return r;
+}
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    long arg = va_arg(ap, long);
+    va_end(ap);
+    return fcntl_call(REAL(fcntl, "fcntl"), fd, cmd, arg);
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    long arg = va_arg(ap, long);
+    va_end(ap);
+    return fcntl_call(REAL(fcntl64, "fcntl64"), fd, cmd, arg);
 }
 
 /* A socket wrapped in a stdio stream: glibc's stdio reads and writes it

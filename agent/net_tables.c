@@ -205,6 +205,7 @@ void chim__net_final_tick(void)
     struct timespec ts;
     if (!chim__sec_base[CHIM_SEC_SERIES])
         return;
+    chim__net_finish_open();
     chim__net_flush_all();
     uint64_t last = __atomic_load_n(&last_sec, __ATOMIC_RELAXED);
     clock_gettime(CLOCK_REALTIME, &ts);

@@ -213,6 +213,7 @@ static void detach(struct chim_fdent *e)
         flush_bytes(c);
         chim__conn_unlock(c);
     }
+    c->kind = CHIM_FD_UNKNOWN; /* free: not an open connection at exit */
     chim__conn_free(id);
 }
 
@@ -457,13 +458,17 @@ static void harvest(struct chim_conn *c, uint8_t proto, const char *host, uint32
     }
 }
 
+/* A parser that lost its framing (errors) counted its pending requests as
+ * unanswered when it gave up: whether they were answered cannot be told,
+ * and framing_errors already says they were not followed. */
 static void harvest_http(struct chim_conn *c)
 {
     const struct chim_http_conn *h = &c->p.http;
     char host[CHIM_HTTP_HOST_MAX + 1];
     memcpy(host, h->host, CHIM_HTTP_HOST_MAX);
     host[h->host_len < CHIM_HTTP_HOST_MAX ? h->host_len : CHIM_HTTP_HOST_MAX] = 0;
-    harvest(c, CHIM_PROTO_HTTP, host, h->unanswered, h->truncated, h->orphans, h->overflow);
+    harvest(c, CHIM_PROTO_HTTP, host, h->errors ? 0 : h->unanswered, h->errors ? 0 : h->truncated,
+            h->orphans, h->overflow);
 }
 
 static void on_http_client(void *ctx, const struct chim_http_exchange *x)
@@ -614,12 +619,13 @@ static void finish_conn(struct chim_conn *c, uint64_t now)
         const struct chim_resp_conn *r = &c->p.resp;
         chim_resp_close(&c->p.resp, now, on_resp, c);
         STAT(framing_errors, r->errors);
-        harvest(c, CHIM_PROTO_REDIS, "", r->unanswered, 0, r->orphans, r->overflow);
+        harvest(c, CHIM_PROTO_REDIS, "", r->errors ? 0 : r->unanswered, 0, r->orphans, r->overflow);
     } else if (c->proto == CONN_MEMCACHED) {
         const struct chim_mc_conn *m = &c->p.mc;
         chim_mc_close(&c->p.mc, now, on_mc, c);
         STAT(framing_errors, m->errors);
-        harvest(c, CHIM_PROTO_MEMCACHED, "", m->unanswered, 0, m->orphans, m->overflow);
+        harvest(c, CHIM_PROTO_MEMCACHED, "", m->errors ? 0 : m->unanswered, 0, m->orphans,
+                m->overflow);
     } else if (c->proto == CONN_TURNS && c->turn_dir == 2)
         record_upstream(c, CHIM_PROTO_TCP, "", c->turn_resp_last - c->turn_first, 0, 0, 0, 0);
 }
@@ -652,6 +658,7 @@ void chim__net_io(int fd, int dir, const struct iovec *iov, int iovcnt, size_t n
         return;
     uint64_t now = t ? t : mono_ns();
     chim__net_tick(c, now);
+    c->inherited = 0;
     if (dir == CHIM_NET_IN)
         c->pend_in += n;
     else
@@ -746,6 +753,26 @@ void chim__net_flush_held(struct chim_conn *held)
 {
     if (held)
         flush_bytes(held);
+}
+
+/* At exit: the connections still open are done with, as at close: a
+ * server's requests not answered by then, a client's calls in flight, the
+ * pipelined commands past the FIFO are counted (else they were lost with
+ * the process). A fork child's copies of its parent's connections that it
+ * never used are the parent's to count. */
+void chim__net_finish_open(void)
+{
+    uint32_t hi = __atomic_load_n(&chim__conn_pool_hi, __ATOMIC_RELAXED);
+    uint64_t now = mono_ns();
+    for (uint32_t i = 1; i <= hi && i <= chim__conn_pool_size; i++) {
+        struct chim_conn *c = chim__conn_get(i);
+        if ((c->kind != CHIM_FD_IN && c->kind != CHIM_FD_OUT) || c->inherited ||
+            !chim__conn_trylock(c))
+            continue;
+        finish_conn(c, now);
+        c->proto = CONN_OPAQUE; /* counted once */
+        chim__conn_unlock(c);
+    }
 }
 
 void chim__net_flush_all(void)

@@ -56,6 +56,8 @@ struct chim_conn;
 /* Adds the bytes pending on open connections to the counters (exit, and
  * before a time-series point); held: a connection the caller has locked. */
 void chim__net_flush_all(void);
+/* At exit: every connection still open is finished as if closed. */
+void chim__net_finish_open(void);
 void chim__net_flush_held(struct chim_conn *held);
 /* Writes a time-series point if the wall-clock second changed (one compare
  * otherwise); held as above, or NULL; now: the event's chim__clock_ns(). */

@@ -162,9 +162,11 @@ static void push(struct chim_mc_conn *c, uint8_t kind, uint32_t nkeys)
     struct chim__mc_stream *s = &c->cmd;
     struct chim__mc_pend *t =
         c->count ? &c->fifo[(c->head + c->count - 1) & (CHIM_MC_FIFO - 1)] : NULL;
-    if (!c->skel && t && t->t_first == s->t0 && t->nkeys == nkeys && t->kind == kind &&
-        t->n < UINT16_MAX && !strncmp(t->name, s->word, CHIM_MC_PEND_NAME)) {
-        t->n++; /* the same command again in one burst: the run grows */
+    /* The same command again in one burst: the run grows; with the FIFO
+     * full, from a later burst too (latency from the run's first write). */
+    if (!c->skel && t && (t->t_first == s->t0 || c->count == CHIM_MC_FIFO) && t->nkeys == nkeys &&
+        t->kind == kind && t->n < UINT16_MAX && !strncmp(t->name, s->word, CHIM_MC_PEND_NAME)) {
+        t->n++;
         return;
     }
     if (c->skel || c->count >= CHIM_MC_FIFO) {

@@ -83,9 +83,14 @@ static void cmd_done(struct chim_resp_conn *c)
     uint32_t nkeys = s->nargs ? s->nargs - 1 : 0;
     struct chim__resp_pend *t =
         c->count ? &c->fifo[(c->head + c->count - 1) & (CHIM_RESP_FIFO - 1)] : NULL;
-    if (c->skel == 0 && t && t->t_first == s->t0 && t->nkeys == nkeys && t->n < UINT16_MAX &&
+    /* The same command again in one burst: the run grows. With the FIFO
+     * full, a command like the last run's joins it from a later burst too
+     * (its latency is then counted from the run's first write: a pipeline
+     * written in many pieces, redis-cli --pipe). */
+    if (c->skel == 0 && t && (t->t_first == s->t0 || c->count == CHIM_RESP_FIFO) &&
+        t->nkeys == nkeys && t->n < UINT16_MAX &&
         !strncmp(t->name, s->name, CHIM_RESP_PEND_NAME - 1)) {
-        t->n++; /* the same command again in one burst: the run grows */
+        t->n++;
     } else if (c->skel == 0 && c->count < CHIM_RESP_FIFO) {
         struct chim__resp_pend *p = &c->fifo[(c->head + c->count) & (CHIM_RESP_FIFO - 1)];
         p->t_first = s->t0;

@@ -314,5 +314,53 @@ int main(int argc, char **argv) {
     check(codes == [200] * 3 and h["requests"] == 3,
           f"read on a socket, answered on its dup(): 3 requests ({codes}, {h['requests']})")
 
+# CPython's socket.dup() duplicates with fcntl(F_DUPFD_CLOEXEC): the dup
+# shares the connection too (each had a parser of its own, and all four
+# requests, answered, were counted as unanswered).
+PYDUP = r'''
+import socket, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", port))
+ls.listen(8)
+print("ready", flush=True)
+for _ in range(n):
+    c, _ = ls.accept()
+    w = c.dup()
+    buf = b""
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        buf += d
+        while b"\r\n\r\n" in buf:
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            w.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+    w.close()
+    c.close()
+'''
+pydup = os.path.join(work, "pydup.py")
+with open(pydup, "w") as f:
+    f.write(PYDUP)
+d6 = segdir()
+dirs.append(d6)
+port6 = free_port()
+p = subprocess.Popen([PY, pydup, str(port6), "1"], env=agent_env(d6), stdout=subprocess.PIPE,
+                     text=True)
+p.stdout.readline()
+s6 = socket.create_connection(("127.0.0.1", port6))
+for i in range(4):  # keep-alive: four requests on one connection
+    s6.sendall(f"GET /k{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    got = b""
+    while got.count(b"ok\n") < 1:
+        got += s6.recv(4096)
+s6.close()
+p.wait(timeout=20)
+h = report(d6)["http_server"]
+check(h["requests"] == 4 and h["unanswered"] == 0,
+      f"read on a socket, answered on socket.dup() (fcntl F_DUPFD_CLOEXEC): 4 requests, none "
+      f"unanswered ({h['requests']}, {h['unanswered']})")
+
 shutil.rmtree(work, ignore_errors=True)
 finish(dirs)
