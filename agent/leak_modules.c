@@ -40,31 +40,36 @@ uint32_t chim__modmap_gen; /* never reset, not even in a fork child */
 
 static int page_nofp(uint64_t i, uintptr_t ip, uintptr_t lo, uintptr_t hi);
 
-int chim__code_known(uintptr_t ip)
+/* Index of the loaded object whose code holds ip, or -1. */
+static int64_t module_at(uintptr_t ip, const struct chim_module **mod)
 {
     uint64_t n = chim__sec_count[CHIM_SEC_MODULES];
     const struct chim_module *m = chim__sec_base[CHIM_SEC_MODULES];
     for (uint64_t i = 0; m && i < n; i++) {
         if (__atomic_load_n(&m[i].state, __ATOMIC_ACQUIRE) != CHIM_LEAK_READY)
             break;
-        if (!m[i].unload_gen && ip >= m[i].start && ip < m[i].end)
-            return 1;
+        if (!m[i].unload_gen && ip >= m[i].start && ip < m[i].end) {
+            *mod = &m[i];
+            return (int64_t)i;
+        }
     }
-    return 0;
+    return -1;
+}
+
+int chim__code_known(uintptr_t ip)
+{
+    const struct chim_module *m;
+    return module_at(ip, &m) >= 0;
 }
 
 int chim__code_nofp(uintptr_t ip)
 {
-    uint64_t n = chim__sec_count[CHIM_SEC_MODULES];
-    const struct chim_module *m = chim__sec_base[CHIM_SEC_MODULES];
-    for (uint64_t i = 0; m && i < n; i++) {
-        if (__atomic_load_n(&m[i].state, __ATOMIC_ACQUIRE) != CHIM_LEAK_READY)
-            break;
-        if (!m[i].unload_gen && ip >= m[i].start && ip < m[i].end)
-            return (m[i].flags & (CHIM_MOD_NOFP | CHIM_MOD_LDSO)) != 0 ||
-                   page_nofp(i, ip, m[i].start, m[i].end);
-    }
-    return 1; /* not in the map: dlopen'ed since its last refresh, or generated */
+    const struct chim_module *m;
+    int64_t i = module_at(ip, &m);
+    if (i < 0)
+        return 1; /* not in the map: dlopen'ed since its last refresh, or generated */
+    return (m->flags & (CHIM_MOD_NOFP | CHIM_MOD_LDSO)) != 0 ||
+           page_nofp((uint64_t)i, ip, m->start, m->end);
 }
 
 static struct chim_module *table(uint64_t *n)
