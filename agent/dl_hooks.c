@@ -4,14 +4,15 @@
  * pthread_create (to learn each thread's stack bounds before its code runs,
  * for the frame-pointer walk and for the exit scan's roots).
  *
- * dlopen and dlclose refresh the map on entry and then *tail-call* the real
- * function: glibc's dlopen looks at its return address to choose the
- * caller's namespace and RUNPATH, so the host's return address must be the
+ * dlopen refreshes the map on entry and then *tail-calls* the real
+ * function (dlclose refreshes it before and after the call): glibc's dlopen looks at its return
+ * address to choose the caller's namespace and RUNPATH, so the host's return address must be the
  * one it sees. An object loaded by the last dlopen is recorded at the next
  * refresh (next dlopen/dlclose, fork, exit). In count mode all three pass
  * straight through.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 
 #include "leak.h"
@@ -65,13 +66,25 @@ EXPORT void *dlmopen(Lmid_t lmid, const char *file, int mode)
     return next_dlmopen(lmid, file, mode); /* a tail call, as dlopen's */
 }
 
+/* After the real dlclose too: an object it unmapped leaves the map at once
+ * (its code and unwind table are gone; an address in its old range, such
+ * as generated code mapped there, must not be judged from them: that read
+ * crashed the host). Not a tail call: glibc's dlclose does not look at its
+ * caller. */
 EXPORT int dlclose(void *h)
 {
     if (CHIM_UNLIKELY(!next_dlclose))
         resolve();
-    if (tracking() && !chim__tls.in_agent)
+    int track = tracking() && !chim__tls.in_agent;
+    if (track)
         chim__modules_refresh();
-    return next_dlclose(h);
+    int r = next_dlclose(h);
+    if (track) {
+        int saved = errno;
+        chim__modules_refresh();
+        errno = saved;
+    }
+    return r;
 }
 
 /* ---- threads -------------------------------------------------------------- */

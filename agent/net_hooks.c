@@ -511,7 +511,9 @@ EXPORT long syscall(long nr, ...)
     if (TRACKING())
         NOTE(raw_descriptor_call(nr, a, b, c));
     long r = REAL(syscall, "syscall")(nr, a, b, c, d, e, f);
-    if ((nr == SYS_dup || nr == SYS_dup2 || nr == SYS_dup3) && r >= 0 && r != a && TRACKING())
+    int dup_call = nr == SYS_dup || nr == SYS_dup2 || nr == SYS_dup3 ||
+                   (nr == SYS_fcntl && (b == F_DUPFD || b == F_DUPFD_CLOEXEC));
+    if (dup_call && r >= 0 && r != a && TRACKING())
         NOTE(chim__net_dup((int)a, (int)r));
     return r;
 }

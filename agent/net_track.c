@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "net_conn.h"
 #include "route.h"
@@ -115,6 +116,14 @@ void chim__net_opened(int fd, int kind, const struct sockaddr *peer)
     attach(e, kind, peer);
 }
 
+/* A vfork child runs in our memory until it execs (Python's subprocess
+ * closes every descriptor there): its closes and dups must not end or
+ * share the parent's connections. One getpid per tracked socket only. */
+static int vfork_child(void)
+{
+    return chim__seg && chim__seg->pid != (uint32_t)getpid();
+}
+
 /* e joins connection id as one more descriptor of it, if it can. */
 static int share(struct chim_fdent *e, uint32_t id)
 {
@@ -172,7 +181,7 @@ static struct chim_fdent *adopt(int fd, int dir)
 void chim__net_dup(int from, int to)
 {
     struct chim_fdent *f = chim__fdent(from, 0), *t = chim__fdent(to, 1);
-    if (!t)
+    if (!t || vfork_child())
         return;
     detach(t);
     if (f && (f->kind == CHIM_FD_IN || f->kind == CHIM_FD_OUT) && share(t, f->conn))
@@ -209,19 +218,25 @@ static void detach(struct chim_fdent *e)
     if (chim__conn_trylock(c)) {
         uint64_t now = mono_ns();
         chim__net_tick(c, now);
-        finish_conn(c, now);
+        if (!c->inherited) /* a fork child's untouched copy is the parent's */
+            finish_conn(c, now);
         flush_bytes(c);
+        c->kind = CHIM_FD_UNKNOWN; /* free: not an open connection at exit */
         chim__conn_unlock(c);
+    } else {
+        c->kind = CHIM_FD_UNKNOWN;
     }
-    c->kind = CHIM_FD_UNKNOWN; /* free: not an open connection at exit */
     chim__conn_free(id);
 }
 
 void chim__net_closing(int fd)
 {
     struct chim_fdent *e = chim__fdent(fd, 0);
-    if (e && e->kind != CHIM_FD_UNKNOWN)
-        detach(e);
+    if (!e || e->kind == CHIM_FD_UNKNOWN)
+        return;
+    if ((e->kind == CHIM_FD_IN || e->kind == CHIM_FD_OUT) && vfork_child())
+        return;
+    detach(e);
 }
 
 void chim__net_reset(int fd)
@@ -231,6 +246,8 @@ void chim__net_reset(int fd)
 
 void chim__net_close_range(unsigned first, unsigned last)
 {
+    if (vfork_child())
+        return;
     for (unsigned fd = first; fd <= last && fd < (1u << 22); fd++) {
         if ((fd & 4095) == 0 && !chim__fdent((int)fd, 0)) {
             fd += 4095; /* whole chunk never used */
@@ -764,11 +781,17 @@ void chim__net_finish_open(void)
 {
     uint32_t hi = __atomic_load_n(&chim__conn_pool_hi, __ATOMIC_RELAXED);
     uint64_t now = mono_ns();
+    if (vfork_child())
+        return;
     for (uint32_t i = 1; i <= hi && i <= chim__conn_pool_size; i++) {
         struct chim_conn *c = chim__conn_get(i);
         if ((c->kind != CHIM_FD_IN && c->kind != CHIM_FD_OUT) || c->inherited ||
             !chim__conn_trylock(c))
             continue;
+        if (c->kind != CHIM_FD_IN && c->kind != CHIM_FD_OUT) { /* closed meanwhile */
+            chim__conn_unlock(c);
+            continue;
+        }
         finish_conn(c, now);
         c->proto = CONN_OPAQUE; /* counted once */
         chim__conn_unlock(c);

@@ -362,5 +362,72 @@ check(h["requests"] == 4 and h["unanswered"] == 0,
       f"read on a socket, answered on socket.dup() (fcntl F_DUPFD_CLOEXEC): 4 requests, none "
       f"unanswered ({h['requests']}, {h['unanswered']})")
 
+# A vfork child shares the parent's memory until it execs; its
+# close_range (Python's subprocess closes every descriptor there) detached
+# the parent's connections: 0 requests and 1 unanswered for one exchange.
+# A fork child closing its copies counted the parent's pending request as
+# unanswered too (found by a review).
+if CC:
+    vf_c = os.path.join(work, "vfork_closerange.c")
+    with open(vf_c, "w") as f:
+        f.write(r"""/* One HTTP exchange over loopback, server and client in one thread. With
+ * argv[1] == "vfork": between the request and the response, a vfork child
+ * closes its descriptors (close_range, as Python's subprocess does before
+ * exec) and exits. The child's descriptors are its own; the parent's
+ * connections are untouched by the kernel. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <linux/close_range.h>
+
+int main(int argc, char **argv) {
+    int vf = argc > 1 && !strcmp(argv[1], "vfork");
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(ls, (void *)&a, sizeof a);
+    socklen_t l = sizeof a;
+    getsockname(ls, (void *)&a, &l);
+    listen(ls, 4);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    connect(c, (void *)&a, sizeof a);
+    int s = accept(ls, NULL, NULL);
+    const char req[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    char buf[256];
+    write(c, req, sizeof req - 1);
+    read(s, buf, sizeof buf);
+    if (vf) {
+        pid_t p = vfork();
+        if (p == 0) {
+            close_range(3, ~0U, 0);
+            _exit(0);
+        }
+    }
+    write(s, resp, sizeof resp - 1);
+    ssize_t n = read(c, buf, sizeof buf);
+    printf("client got %zd bytes\n", n);
+    close(c);
+    close(s);
+    close(ls);
+    return 0;
+}
+""")
+    vf = os.path.join(work, "vfork_closerange")
+    subprocess.run([CC, "-O1", vf_c, "-o", vf], check=True)
+    for how in ("vfork", "none"):
+        d8 = segdir()
+        dirs.append(d8)
+        subprocess.run([vf, how], env=agent_env(d8), check=True, capture_output=True)
+        r = report(d8)
+        h, ups = r["http_server"], r["upstreams"]
+        check(h["requests"] == 1 and h["unanswered"] == 0 and len(ups) == 1 and
+              ups[0]["count"] == 1 and ups[0]["failed"] == 0,
+              f"{how}: one exchange, both sides ({h['requests']}, {h['unanswered']}, "
+              f"{[(u['count'], u['failed']) for u in ups]})")
+
 shutil.rmtree(work, ignore_errors=True)
 finish(dirs)

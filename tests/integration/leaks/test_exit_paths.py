@@ -813,6 +813,79 @@ int main(int argc, char **) { int t = 0; if (argc > 5) { """ + calls + """ }
     else:
         print("note: no libstdc++.a: -static-libstdc++ not checked")
 
+# dlclose of an object judged per page, then generated code mapped at its
+# old address calls malloc: the map still listed the object until the next
+# refresh, and judging the page read its unmapped unwind table: the host
+# crashed (SIGSEGV; found by a review). dlclose now refreshes after the real
+# call too.
+mixlib_c = os.path.join(work, "libmixed.c")
+with open(mixlib_c, "w") as f:
+    f.write(r"""/* Mostly frame-pointer code, one -O2 function without: judged "per page". */
+#include <string.h>
+#include <stdlib.h>
+volatile int sink;
+#define BIG(name) __attribute__((noinline)) int name(int *a, int n) { int s = 0; \
+  for (int i = 0; i < n; i++) { s += a[i] * (i + 3); s ^= a[(i * 7) % n] << 2; sink = s; } \
+  for (int i = 0; i < n; i++) { s -= a[i] * (i + 5); sink = s; } return s; }
+BIG(f1) BIG(f2) BIG(f3) BIG(f4) BIG(f5)
+__attribute__((noinline, optimize("omit-frame-pointer"))) int nofp_fn(int *a, int n) {
+  int s = 0; for (int i = 0; i < n; i++) { s += a[i] * (i + 3); s ^= a[(i * 7) % n] << 2; sink = s; }
+  for (int i = 0; i < n; i++) { s -= a[i] * (i + 5); sink = s; } return s; }
+""")
+mixlib = os.path.join(work, "libmixed.so")
+subprocess.run([CC, "-O2", "-fno-omit-frame-pointer", "-shared", "-fPIC", mixlib_c, "-o", mixlib],
+               check=True)
+dljit = build("dlclose_jit", r"""/* After dlclose, the agent's module map still lists the unloaded object as
+ * live (it refreshes before the real dlclose). Code later placed at its old
+ * address (a JIT reusing the range) calls malloc: the auto unwinder's page
+ * judgement reads the unloaded object's .eh_frame_hdr -> SIGSEGV. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <link.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+static uintptr_t text_page;
+static int cb(struct dl_phdr_info *o, size_t s, void *a) {
+    (void)s; (void)a;
+    if (!strstr(o->dlpi_name, "libmixed.so")) return 0;
+    for (int i = 0; i < o->dlpi_phnum; i++)
+        if (o->dlpi_phdr[i].p_type == PT_LOAD && (o->dlpi_phdr[i].p_flags & PF_X))
+            text_page = (o->dlpi_addr + o->dlpi_phdr[i].p_vaddr) & ~4095UL;
+    return 0;
+}
+int main(int argc, char **argv) {
+    void *h = dlopen(argv[1], RTLD_NOW);
+    if (!h) { puts(dlerror()); return 1; }
+    dl_iterate_phdr(cb, NULL);
+    dlclose(h); /* the agent records libmixed here, then it is unmapped */
+    /* "JIT": one executable page at the object's old code address. */
+    unsigned char *p = mmap(NULL, 4096*2, PROT_READ | PROT_WRITE | PROT_EXEC,
+                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) { perror("mmap"); return 1; }
+    /* push %rbp; mov %rsp,%rbp; mov $64,%edi; movabs $malloc,%rax; call *%rax; pop %rbp; ret */
+    unsigned char code[] = {0x55, 0x48, 0x89, 0xe5, 0xbf, 64, 0, 0, 0, 0x48, 0xb8, 0,0,0,0,0,0,0,0,
+                            0xff, 0xd0, 0x5d, 0xc3};
+    void *m = (void *)&malloc;
+    memcpy(code + 11, &m, 8);
+    p = p + 0; memcpy(p + 0x100, code, sizeof code);
+    void *(*gen)(void) = (void *(*)(void))(p + 0x100);
+    printf("old code page %#lx, new exec mapping %p\n", (unsigned long)text_page, (void*)p); fflush(stdout); void *r = gen();
+    printf("generated code's malloc returned %s\n", r ? "a block" : "NULL");
+    free(r);
+    return 0;
+}
+""", "-ldl")
+ddj = segdir()
+r = subprocess.run([dljit, mixlib], env=agent_env(ddj, CHIM_MODE="full"), capture_output=True,
+                   text=True)
+check(r.returncode == 0 and "returned a block" in r.stdout,
+      f"generated code at a dlclose'd object's old address allocates: no crash (rc {r.returncode})")
+shutil.rmtree(ddj, ignore_errors=True)
+
 # An object built -O2 (no frame pointers) linked into a frame-pointer
 # program: the walk from its function skipped its caller (caller_a).
 mixsrc = os.path.join(work, "mixutil.c")
