@@ -213,10 +213,10 @@ EXPORT int dup(int fd)
     return n;
 }
 
+/* dup2/dup3 onto a followed descriptor: its old connection ends in
+ * chim__net_dup, once the call has replaced it (a failed call leaves it). */
 EXPORT int dup2(int fd, int n)
 {
-    if (TRACKING() && fd != n)
-        NOTE(chim__net_closing(n));
     int r = REAL(dup2, "dup2")(fd, n);
     if (r >= 0 && fd != n && TRACKING())
         NOTE(chim__net_dup(fd, r));
@@ -225,8 +225,6 @@ EXPORT int dup2(int fd, int n)
 
 EXPORT int dup3(int fd, int n, int flags)
 {
-    if (TRACKING() && fd != n)
-        NOTE(chim__net_closing(n));
     int r = REAL(dup3, "dup3")(fd, n, flags);
     if (r >= 0 && TRACKING())
         NOTE(chim__net_dup(fd, r));
@@ -478,11 +476,6 @@ static void raw_descriptor_call(long nr, long a, long b, long c)
     switch (nr) {
     case SYS_close:
         chim__net_closing((int)a);
-        break;
-    case SYS_dup2:
-    case SYS_dup3:
-        if (a != b)
-            chim__net_closing((int)b);
         break;
 #ifdef SYS_close_range
     case SYS_close_range:

@@ -458,12 +458,17 @@ static void record_failed(struct chim_conn *c, uint8_t proto, const char *host, 
 /* What a parser counted but could not report, once, when it is done with
  * (closed, or framing lost): requests left unanswered and responses cut
  * short (failed calls, outbound), replies without a request, pipelined
- * requests past its FIFO. */
-static void harvest(struct chim_conn *c, uint8_t proto, const char *host, uint32_t unanswered,
-                    uint32_t truncated, uint32_t orphans, uint32_t overflow)
+ * requests past its FIFO. A parser that lost its framing (lost) counted
+ * its pending requests as unanswered when it gave up: whether they were
+ * answered cannot be told, and framing_errors says they were not
+ * followed, so those are not counted. */
+static void harvest(struct chim_conn *c, uint8_t proto, const char *host, int lost,
+                    uint32_t unanswered, uint32_t truncated, uint32_t orphans, uint32_t overflow)
 {
     STAT(pipeline_overflow, overflow);
     STAT(orphans, orphans);
+    if (lost)
+        unanswered = truncated = 0;
     /* A response cut short leaves its request pending too: counted once,
      * as cut short. */
     unanswered -= truncated < unanswered ? truncated : unanswered;
@@ -475,17 +480,14 @@ static void harvest(struct chim_conn *c, uint8_t proto, const char *host, uint32
     }
 }
 
-/* A parser that lost its framing (errors) counted its pending requests as
- * unanswered when it gave up: whether they were answered cannot be told,
- * and framing_errors already says they were not followed. */
 static void harvest_http(struct chim_conn *c)
 {
     const struct chim_http_conn *h = &c->p.http;
     char host[CHIM_HTTP_HOST_MAX + 1];
     memcpy(host, h->host, CHIM_HTTP_HOST_MAX);
     host[h->host_len < CHIM_HTTP_HOST_MAX ? h->host_len : CHIM_HTTP_HOST_MAX] = 0;
-    harvest(c, CHIM_PROTO_HTTP, host, h->errors ? 0 : h->unanswered, h->errors ? 0 : h->truncated,
-            h->orphans, h->overflow);
+    harvest(c, CHIM_PROTO_HTTP, host, h->errors != 0, h->unanswered, h->truncated, h->orphans,
+            h->overflow);
 }
 
 static void on_http_client(void *ctx, const struct chim_http_exchange *x)
@@ -636,12 +638,12 @@ static void finish_conn(struct chim_conn *c, uint64_t now)
         const struct chim_resp_conn *r = &c->p.resp;
         chim_resp_close(&c->p.resp, now, on_resp, c);
         STAT(framing_errors, r->errors);
-        harvest(c, CHIM_PROTO_REDIS, "", r->errors ? 0 : r->unanswered, 0, r->orphans, r->overflow);
+        harvest(c, CHIM_PROTO_REDIS, "", r->errors != 0, r->unanswered, 0, r->orphans, r->overflow);
     } else if (c->proto == CONN_MEMCACHED) {
         const struct chim_mc_conn *m = &c->p.mc;
         chim_mc_close(&c->p.mc, now, on_mc, c);
         STAT(framing_errors, m->errors);
-        harvest(c, CHIM_PROTO_MEMCACHED, "", m->errors ? 0 : m->unanswered, 0, m->orphans,
+        harvest(c, CHIM_PROTO_MEMCACHED, "", m->errors != 0, m->unanswered, 0, m->orphans,
                 m->overflow);
     } else if (c->proto == CONN_TURNS && c->turn_dir == 2)
         record_upstream(c, CHIM_PROTO_TCP, "", c->turn_resp_last - c->turn_first, 0, 0, 0, 0);

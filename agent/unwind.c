@@ -70,8 +70,8 @@ static __attribute__((noinline)) int lu_walk(uintptr_t ra, uint64_t *ips, int ma
     return n;
 }
 
-/* Per thread, the answers for the last code pages asked about, 16 ways
- * by page: (page | generation) << 1 | no frame pointers. Two call sites
+/* Per thread, the answers for the last code pages asked about, 64 ways
+ * (hashed by page): (page | generation) << 1 | no frame pointers. Two call sites
  * on alternating pages no longer miss every time; a walk asks about each
  * of its frames' pages. */
 #define PAGE_WAYS 64
@@ -126,7 +126,7 @@ static inline int page_lu(uintptr_t ret, uint32_t gen)
  * the host's frame (0: start from this function's own). */
 /* The returns into the C runtime where a walk ends, below main and, if a
  * walk reaches it, below a thread's start routine (learnt: see
- * libc_frame_walk); a return into libc anywhere else is a callback's
+ * untrusted_walk); a return into libc anywhere else is a callback's
  * caller's. */
 #define ROOTS 4
 static uintptr_t root_ret[ROOTS];
@@ -136,20 +136,20 @@ static inline int is_root(uintptr_t ret)
     return ret == root_ret[0] || ret == root_ret[1] || ret == root_ret[2] || ret == root_ret[3];
 }
 
-/* `*in_libc` (auto mode, `gen` the module map's generation): a return
+/* `*untrusted` (auto mode, `gen` the module map's generation): a return
  * into code that keeps no frame pointers (libc, libstdc++, objects judged
  * without them) met on the way other than the roots' (0 if none): the
  * frame it leads to cannot be trusted, the walk stops there. */
 static inline __attribute__((always_inline)) int fp_walk(uintptr_t ra, uintptr_t fp, uint64_t *ips,
-                                                         int max, uintptr_t *in_libc, uint32_t gen,
-                                                         int check)
+                                                         int max, uintptr_t *untrusted,
+                                                         uint32_t gen, int check)
 {
     uintptr_t here = (uintptr_t)__builtin_frame_address(0);
     uintptr_t hi = stack_hi, alo = chim__text.agent_lo, ahi = chim__text.agent_hi;
     uintptr_t seen = 0;
     int n = 0;
     ips[n++] = ra;
-    *in_libc = 1; /* no frame passed the checks (the host's caller keeps none) */
+    *untrusted = 1; /* no frame passed the checks (the host's caller keeps none) */
     if (!fp)
         fp = here;
     else if (fp <= here)
@@ -176,7 +176,7 @@ static inline __attribute__((always_inline)) int fp_walk(uintptr_t ra, uintptr_t
             break;
         fp = next;
     }
-    *in_libc = seen ? seen : steps == 0;
+    *untrusted = seen ? seen : steps == 0;
     return n;
 }
 
@@ -201,12 +201,6 @@ static inline int know_stack(void)
     return CHIM_LIKELY(stack_hi != 0) || know_stack_slow();
 }
 
-/* The frame-pointer walk passed a return into libc (ret): libunwind
- * instead. When that return is the C runtime's below main or a thread's
- * start (libunwind's walk ends one or two frames after it, in known code:
- * __libc_start_main and _start, or clone3), it is remembered and later
- * walks keep their frame pointers. A walk that ended in code without
- * unwind information (generated code) learns nothing. */
 /* ret is libc's signal return trampoline (`mov $15,%rax; syscall`,
  * rt_sigreturn): a handler's caller, never a root, even when libunwind's
  * walk ends just past it (the interrupted code had no unwind information). */
@@ -216,8 +210,14 @@ static int sigreturn_at(uintptr_t ret)
     return !memcmp((const void *)ret, tramp, sizeof tramp);
 }
 
-static __attribute__((noinline)) int libc_frame_walk(uintptr_t ra, uint64_t *ips, int max,
-                                                     uintptr_t ret)
+/* The frame-pointer walk met a return into code without frame pointers (ret): libunwind
+ * instead. When that return is the C runtime's below main or a thread's
+ * start (libunwind's walk ends one or two frames after it, in known code:
+ * __libc_start_main and _start, or clone3), it is remembered and later
+ * walks keep their frame pointers. A walk that ended in code without
+ * unwind information (generated code) learns nothing. */
+static __attribute__((noinline)) int untrusted_walk(uintptr_t ra, uint64_t *ips, int max,
+                                                    uintptr_t ret)
 {
     int n = lu_walk(ra, ips, max);
     for (int i = 1; i < n; i++)
@@ -264,22 +264,22 @@ int chim__unwind(uintptr_t ra, uintptr_t fp, uint64_t *ips, int max)
         ips[0] = ra; /* no bounds, no libunwind: the caller alone */
         return 1;
     }
-    uintptr_t in_libc = 0;
+    uintptr_t untrusted = 0;
     if (u != CHIM_UNWIND_AUTO || !unw_bt)
-        return fp_walk(ra, fp, ips, max, &in_libc, 0, 0);
+        return fp_walk(ra, fp, ips, max, &untrusted, 0, 0);
     uint32_t gen = __atomic_load_n(&chim__modmap_gen, __ATOMIC_ACQUIRE);
-    int n = fp_walk(ra, fp, ips, max, &in_libc, gen, 1);
+    int n = fp_walk(ra, fp, ips, max, &untrusted, gen, 1);
     /* A checked walk always reads at least the caller's frame (its return
      * into main's caller in libc, or into the agent's thread start): none
      * means the host's caller keeps no frame pointer (-O2 code): libunwind. */
-    if (CHIM_UNLIKELY(in_libc == 1) && max > 1)
+    if (CHIM_UNLIKELY(untrusted == 1) && max > 1)
         return lu_walk(ra, ips, max);
-    /* A walk that met a return into libc other than main's passed a
-     * callback's caller (qsort's comparator, a pthread_once routine, a
-     * signal handler's __restore_rt): libc keeps no frame pointers, so the
-     * frames beyond it are lost or skipped. */
-    if (CHIM_UNLIKELY(in_libc != 0))
-        return libc_frame_walk(ra, ips, max, in_libc);
+    /* A walk that met a return into code without frame pointers other
+     * than a root's (libc calling a qsort comparator, a pthread_once
+     * routine, a signal handler through __restore_rt; an -O2 library
+     * calling back): the frames beyond it are lost or skipped. */
+    if (CHIM_UNLIKELY(untrusted != 0))
+        return untrusted_walk(ra, ips, max, untrusted);
     return n;
 }
 
